@@ -1,0 +1,1 @@
+"""Hardware drivers: scanners and printers. Imports nothing from `edge_agent`."""

@@ -1,0 +1,1 @@
+"""Printer drivers (ZPL and ESC/POS over TCP, serial, character device, file)."""

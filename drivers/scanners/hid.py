@@ -1,0 +1,156 @@
+"""USB HID (keyboard-wedge) barcode scanner through evdev.
+
+The device is grabbed exclusively (EVIOCGRAB) so scans do not type into the console. The
+records read from the event device are decoded by the pure `hid_events` module.
+
+Simulation mode: when `device` is a FIFO instead of a character device, the driver reads the
+same `struct input_event` records from it without grabbing. `edge-sim hid-scanner` writes them.
+This stands in for /dev/uinput, which this kind of machine (a container) does not have. A
+writer closing the FIFO is treated like an unplug: the driver reopens it with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+
+from drivers.backoff import backoff_delays
+from drivers.errors import DeviceGone
+from drivers.scanners.base import RawScan
+from drivers.scanners.fdreader import FdReader, is_gone
+from drivers.scanners.hid_events import InputEventParser, KeyDecoder
+from drivers.scanners.keymaps import KEYMAPS
+
+
+class HidScanner:
+    def __init__(
+        self,
+        scanner_id: str,
+        device: str,
+        keymap: str = "us",
+        inter_key_timeout_ms: int = 100,
+        grab: bool = True,
+        reopen_max_s: float = 5.0,
+    ) -> None:
+        self.scanner_id = scanner_id
+        self._path = device
+        self._keymap = KEYMAPS[keymap]
+        self._gap_s = inter_key_timeout_ms / 1000
+        self._grab = grab
+        self._reopen_max_s = reopen_max_s
+        self._evdev: Any = None
+        self._fd: int | None = None
+        self._reader: FdReader | None = None
+        self._parser = InputEventParser()
+        self._decoder = KeyDecoder(self._keymap, inter_key_timeout_ms * 1000)
+        self._log = structlog.get_logger("drivers.scanner").bind(
+            component="scanner", scanner=scanner_id, driver="hid", device=device, keymap=keymap
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._reader is not None
+
+    async def __aenter__(self) -> HidScanner:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        try:
+            self._open_now()
+        except DeviceGone as exc:
+            self._log.warning("scanner.unavailable", error=str(exc))
+
+    def _open_now(self) -> None:
+        try:
+            mode = os.stat(self._path).st_mode
+        except OSError as exc:
+            raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
+        if stat.S_ISCHR(mode):
+            self._open_evdev()
+            simulated = False
+        else:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
+            simulated = True
+        assert self._fd is not None
+        self._parser = InputEventParser()
+        self._decoder = KeyDecoder(self._keymap, int(self._gap_s * 1_000_000))
+        self._reader = FdReader(self._fd, self._path)
+        self._log.info("scanner.opened", simulated=simulated, grabbed=self._evdev is not None and self._grab)
+
+    def _open_evdev(self) -> None:
+        import evdev  # imported here: only a real input device needs the C extension's ioctls
+
+        try:
+            device = evdev.InputDevice(self._path)
+        except OSError as exc:
+            raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
+        if self._grab:
+            try:
+                device.grab()
+            except OSError as exc:
+                device.close()
+                raise DeviceGone(f"cannot grab {self._path} (another program holds it?): {exc}") from None
+        self._evdev = device
+        self._fd = device.fd
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
+        if self._evdev is not None:
+            device, self._evdev = self._evdev, None
+            try:
+                if self._grab:
+                    device.ungrab()
+            except OSError:
+                pass  # an unplugged device cannot be ungrabbed; closing releases it anyway
+            device.close()
+        elif self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+
+    async def scans(self) -> AsyncIterator[RawScan]:
+        delays = backoff_delays(0.1, self._reopen_max_s)
+        while True:
+            if self._reader is None:
+                try:
+                    self._open_now()
+                except DeviceGone as exc:
+                    await asyncio.sleep(next(delays))
+                    self._log.debug("scanner.reopen_wait", error=str(exc))
+                    continue
+                delays = backoff_delays(0.1, self._reopen_max_s)
+            assert self._reader is not None
+            try:
+                chunk = await self._reader.read(self._gap_s if self._decoder.pending else None)
+            except (DeviceGone, OSError) as exc:
+                if isinstance(exc, OSError) and not is_gone(exc):
+                    raise
+                tail = self._decoder.flush()
+                if tail is not None:
+                    self._log.warning("scanner.partial_scan_dropped", chars=len(tail))
+                self._log.warning("scanner.lost", error=str(exc))
+                await self.close()
+                continue
+            now = time.monotonic_ns()
+            if chunk is None:  # the inter-key gap passed: a scanner that sends no Enter
+                text = self._decoder.flush()
+                if text is not None:
+                    yield RawScan(self.scanner_id, text.encode("utf-8"), now)
+                continue
+            for event in self._parser.feed(chunk):
+                for text in self._decoder.feed(event):
+                    yield RawScan(self.scanner_id, text.encode("utf-8"), now)

@@ -1,0 +1,123 @@
+"""`edge-agent`: run, check-config, decode (contract cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from edge_agent import __version__
+from edge_agent.config import AgentConfig, load_config
+from edge_agent.decode import Decoded, Decoder
+from edge_agent.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def _print_config_errors(path: str, exc: ConfigError, stream: TextIO) -> None:
+    print(f"{path}: {len(exc.problems)} error(s)", file=stream)
+    for key, message in exc.problems:
+        print(f"{key}: {message}" if key else message, file=stream)
+
+
+def _load(path: str, report_to: TextIO | None = None) -> AgentConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _print_config_errors(path, exc, report_to or sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config, report_to=sys.stdout)  # the report is this command's output
+    if config is None:
+        return EXIT_CONFIG
+    print("ok")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    from edge_agent.app import Agent, run_until_signalled
+    from edge_agent.logs import setup_logging
+
+    setup_logging(config.log.level, config.log.format)
+    asyncio.run(run_until_signalled(Agent(config)))
+    return EXIT_OK
+
+
+def _stdin_payloads() -> Iterator[bytes]:
+    data = sys.stdin.buffer.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    yield from lines
+
+
+def _human(decoded: Decoded) -> str:
+    status = "valid" if decoded.valid else "INVALID"
+    keys = " ".join(f"{k}={v}" for k, v in decoded.keys.items())
+    line = f"{decoded.kind:<12} {status:<7} {decoded.raw!r}"
+    if keys:
+        line += f"  {keys}"
+    if decoded.error:
+        line += f"  ({decoded.error})"
+    return line
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    decoder = Decoder()
+    if args.config:
+        config = _load(args.config)
+        if config is None:
+            return EXIT_CONFIG
+        from edge_agent.app import decoder_for
+
+        decoder = decoder_for(config)
+    payloads: Iterable[str | bytes] = args.payload if args.payload else _stdin_payloads()
+    out = sys.stdout
+    for payload in payloads:
+        decoded = decoder.decode(payload)
+        if args.json:
+            out.write(json.dumps(decoded.to_dict(), separators=(",", ":")) + "\n")
+        else:
+            out.write(_human(decoded) + "\n")
+    out.flush()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description="Dock edge agent")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the daemon in the foreground until SIGTERM/SIGINT")
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("decode", help="decode barcode payloads (arguments, or one per line on stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per payload (labels.md)")
+    p.add_argument("-c", "--config", help="add RET1 keys and rules from this configuration")
+    p.add_argument("payload", nargs="*", help="payloads; none: read standard input")
+    p.set_defaults(func=cmd_decode)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The agent's configuration: one pydantic tree, loaded from YAML.
+
+Every model forbids unknown keys, so a typo is an error that names its key, and every
+field carries a docstring with its unit. `load_config` turns every problem into a
+`ConfigError` whose entries read `printers[0].port: ...`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from edge_agent.errors import ConfigError
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+KID_PATTERN = re.compile(r"^[0-9A-Z]{1,8}$")
+KEY_NAMES = ("return_id", "order_number", "tracking_number", "sscc", "gtin")
+Mode = Literal["receive", "inspect", "restock", "reject"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class DeviceConfig(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """This agent's device id, e.g. `dock-07` (MQTT topic segment)."""
+    site: str = Field(pattern=NAME_PATTERN)
+    """The warehouse's site id, e.g. `hel1` (MQTT topic segment)."""
+
+
+class TlsConfig(_Model):
+    ca: Path | None = None
+    """CA certificate file (PEM) that signed the broker's certificate; none: the system store."""
+    cert: Path | None = None
+    """Client certificate file (PEM) for mutual TLS."""
+    key: Path | None = None
+    """Private key file (PEM) of the client certificate."""
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key must be given together")
+        return self
+
+
+class MqttConfig(_Model):
+    host: str
+    """Broker host name or address."""
+    port: int = Field(default=1883, ge=1, le=65535)
+    """Broker TCP port."""
+    username: str | None = None
+    """User name for the broker, if it asks for one."""
+    password: SecretStr | None = None
+    """Password for the broker; never logged."""
+    tls: TlsConfig | None = None
+    """TLS settings; absent means a plain TCP connection."""
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    """MQTT keepalive interval, seconds."""
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
+    """How long the broker keeps this agent's session and queued QoS 1 messages, seconds."""
+    protocol: Literal["5", "3.1.1"] = "5"
+    """MQTT protocol version."""
+    max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest incoming message the agent acts on, bytes; larger ones are rejected."""
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> MqttConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        return self
+
+
+class StorageConfig(_Model):
+    path: Path
+    """Directory that holds the SQLite files; created if missing."""
+    retention_days: int = Field(default=7, ge=1, le=365)
+    """How long sent events are kept for `replay_events`, days."""
+
+
+class LabelsConfig(_Model):
+    keys: dict[str, str] = Field(default_factory=dict)
+    """RET1 label keys: key id (1-8 of 0-9A-Z) to secret in hex (at least 16 bytes)."""
+    sign_kid: str | None = None
+    """Key id used to sign the RET1 labels this agent prints; must be one of `keys`."""
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        for kid, secret in keys.items():
+            if not KID_PATTERN.match(kid):
+                raise ValueError(f"key id {kid!r} must be 1-8 characters of 0-9A-Z")
+            try:
+                raw = bytes.fromhex(secret)
+            except ValueError:
+                raise ValueError(f"key {kid!r} is not hexadecimal") from None
+            if len(raw) < 16:
+                raise ValueError(f"key {kid!r} is {len(raw)} bytes; at least 16 are needed")
+        return keys
+
+    @model_validator(mode="after")
+    def _sign_kid_known(self) -> LabelsConfig:
+        if self.sign_kid is not None and self.sign_kid not in self.keys:
+            raise ValueError(f"sign_kid {self.sign_kid!r} is not one of labels.keys")
+        return self
+
+    def secrets(self) -> dict[str, bytes]:
+        return {kid: bytes.fromhex(secret) for kid, secret in self.keys.items()}
+
+
+class SerialScannerConfig(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """Scanner id, reported with every scan."""
+    type: Literal["serial"]
+    port: str
+    """Serial device path (e.g. `/dev/ttyUSB0` or a udev symlink) or a pyserial URL."""
+    baudrate: int = Field(default=9600, gt=0)
+    """Line speed, bits per second."""
+    prefix: str = ""
+    """Characters the scanner is programmed to send before each payload; stripped."""
+    suffix: str = ""
+    """Characters the scanner sends after each payload instead of, or before, CR/LF."""
+    max_frame_bytes: int = Field(default=4096, ge=16, le=65536)
+    """Longest payload accepted, bytes; longer ones are dropped as line noise."""
+    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
+    """Longest wait between attempts to reopen a missing port, seconds."""
+
+
+class HidScannerConfig(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """Scanner id, reported with every scan."""
+    type: Literal["hid"]
+    device: str
+    """Input event device (`/dev/input/by-id/...-event-kbd`), or a FIFO in simulation mode."""
+    keymap: Literal["us", "fi", "de", "fr"] = "us"
+    """Keyboard layout the scanner is programmed for."""
+    inter_key_timeout_ms: int = Field(default=100, ge=5, le=5000)
+    """A pause longer than this between keys ends a scan that has no Enter, milliseconds."""
+    grab: bool = True
+    """Grab the device exclusively so scans do not type into the console."""
+    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
+    """Longest wait between attempts to reopen a missing device, seconds."""
+
+
+ScannerConfig = Annotated[SerialScannerConfig | HidScannerConfig, Field(discriminator="type")]
+
+
+class _PrinterBase(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """Printer id, used by print jobs."""
+    language: Literal["zpl", "escpos"]
+    """Printer command language."""
+    roles: list[str] = Field(default_factory=list)
+    """Roles for `role:{name}` routing of print jobs."""
+
+
+class TcpPrinterConfig(_PrinterBase):
+    transport: Literal["tcp"]
+    host: str
+    """Printer host name or address."""
+    port: int = Field(default=9100, ge=1, le=65535)
+    """Raw printing TCP port."""
+
+
+class SerialPrinterConfig(_PrinterBase):
+    transport: Literal["serial"]
+    port: str
+    """Serial device path of the printer."""
+    baudrate: int = Field(default=9600, gt=0)
+    """Line speed, bits per second."""
+
+
+class DevicePrinterConfig(_PrinterBase):
+    transport: Literal["device"]
+    path: str
+    """Character device of the printer, e.g. `/dev/usb/lp0`."""
+
+
+class FilePrinterConfig(_PrinterBase):
+    transport: Literal["file"]
+    path: Path
+    """Folder that receives every job as a file (a label library; no printer)."""
+
+
+PrinterConfig = Annotated[
+    TcpPrinterConfig | SerialPrinterConfig | DevicePrinterConfig | FilePrinterConfig,
+    Field(discriminator="transport"),
+]
+
+
+class RuleConfig(_Model):
+    name: str = Field(min_length=1, max_length=64)
+    """Rule name, reported as `rule` in the decoded payload."""
+    pattern: str
+    """Regular expression (Python syntax) that must match the whole payload."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Named group of `pattern` to key name (return_id, order_number, tracking_number, sscc, gtin)."""
+
+    @model_validator(mode="after")
+    def _check_pattern(self) -> RuleConfig:
+        try:
+            compiled = re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        for group, key in self.keys.items():
+            if group not in compiled.groupindex:
+                raise ValueError(f"keys names group {group!r}, which pattern does not define")
+            if key not in KEY_NAMES:
+                raise ValueError(f"key {key!r} is not one of {', '.join(KEY_NAMES)}")
+        return self
+
+
+class LogConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level that is logged."""
+    format: Literal["auto", "json", "console"] = "auto"
+    """`auto`: key-value on a terminal, JSON lines otherwise (journald)."""
+
+
+class StationConfig(_Model):
+    mode: Mode = "receive"
+    """Station mode at first start; later changes persist in storage."""
+
+
+class AgentConfig(_Model):
+    device: DeviceConfig
+    mqtt: MqttConfig
+    storage: StorageConfig
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    scanners: list[ScannerConfig] = Field(default_factory=list)
+    printers: list[PrinterConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    station: StationConfig = Field(default_factory=StationConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    telemetry_interval_s: int = Field(default=30, ge=1, le=3600)
+    """Interval between telemetry messages, seconds."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AgentConfig:
+        for kind, items in (("scanners", self.scanners), ("printers", self.printers)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{kind}: id {item.id!r} is used twice")
+                seen.add(item.id)
+        names = [r.name for r in self.rules]
+        if len(names) != len(set(names)):
+            raise ValueError("rules: two rules have the same name")
+        return self
+
+
+_UNION_TAGS = {"serial", "hid", "tcp", "device", "file"}
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    previous_was_index = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            previous_was_index = True
+            continue
+        if previous_was_index and part in _UNION_TAGS:
+            previous_was_index = False
+            continue  # pydantic's discriminated-union tag is not a key of the file
+        out += f".{part}" if out else str(part)
+        previous_was_index = False
+    return out
+
+
+def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        problems.append((_key_path(tuple(err["loc"])), msg))
+    return problems
+
+
+def parse_config(data: Any) -> AgentConfig:
+    """Validate an already-parsed document; raises `ConfigError` naming each key."""
+    if not isinstance(data, dict):
+        raise ConfigError([("", "the configuration must be a mapping of keys")])
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_of(exc)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([("", f"cannot read {path}: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("", f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([("", f"{path} is not valid YAML{where}: {problem}")]) from None
+
+
+def load_config(path: Path | str) -> AgentConfig:
+    return parse_config(read_yaml(Path(path)))

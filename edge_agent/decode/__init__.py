@@ -1,0 +1,116 @@
+"""Decoding of scanned payloads (labels.md). Pure: no I/O, no logging; never raises.
+
+Kinds are tried in the contract's order: command, return_label, gs1, tracking, rule, unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from edge_agent.decode import ret1
+from edge_agent.decode.aim import GS1_SYMBOLOGIES, split_symbology
+from edge_agent.decode.commands import PREFIX as CMD_PREFIX
+from edge_agent.decode.commands import parse_command
+from edge_agent.decode.gs1 import decode_gs1, has_gs1_marker, try_implicit_gs1
+from edge_agent.decode.model import KINDS, Decoded
+from edge_agent.decode.rules import Rule
+from edge_agent.decode.tracking import match_tracking
+
+__all__ = ["KINDS", "Decoded", "Decoder", "Rule"]
+
+_TRIM = " \r\n"
+
+
+class Decoder:
+    """Decodes payloads with the configured RET1 keys and rules."""
+
+    def __init__(self, keys: Mapping[str, bytes] | None = None, rules: Sequence[Rule] = ()) -> None:
+        self._keys = dict(keys or {})
+        self._rules = tuple(rules)
+
+    def decode(self, payload: str | bytes) -> Decoded:
+        try:
+            return self._decode(payload)
+        except Exception as exc:  # the contract: decoding never raises, whatever the input
+            raw = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+            return Decoded(raw.strip(_TRIM), None, "unknown", False, f"internal decoder error: {exc!r}")
+
+    def _decode(self, payload: str | bytes) -> Decoded:
+        encoding_error: str | None = None
+        if isinstance(payload, bytes):
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                encoding_error = f"payload is not UTF-8 text (byte {exc.start})"
+                text = payload.decode("utf-8", "replace")
+        else:
+            text = payload
+        raw = text.strip(_TRIM)
+        if not raw:
+            return Decoded(raw, None, "unknown", False, "empty payload")
+        symbology, body = split_symbology(raw)
+        if not body:
+            return Decoded(raw, symbology, "unknown", False, "empty payload after the symbology identifier")
+
+        head = body[:5].upper()
+        if head.startswith(CMD_PREFIX):
+            command, error = parse_command(body)
+            return Decoded(raw, symbology, "command", error is None, error, {}, command)
+        if head == ret1.PREFIX:
+            return self._return_label(raw, symbology, body.upper())
+
+        if symbology in GS1_SYMBOLOGIES or has_gs1_marker(body):
+            result = decode_gs1(body)
+        else:
+            result = try_implicit_gs1(body)
+        if result is not None:
+            keys = result.keys if result.valid else {}
+            return Decoded(raw, symbology, "gs1", result.valid, result.error, keys, result.ais)
+
+        tracking = match_tracking(body)
+        if tracking is not None:
+            keys = {"tracking_number": tracking.number} if tracking.valid else {}
+            return Decoded(raw, symbology, "tracking", tracking.valid, tracking.error, keys, tracking.detail())
+
+        for rule in self._rules:
+            found = rule.apply(body)
+            if found is not None:
+                return Decoded(raw, symbology, "rule", True, None, found, rule.name)
+
+        error = encoding_error or _unprintable(body)
+        return Decoded(raw, symbology, "unknown", error is None, error)
+
+    def _return_label(self, raw: str, symbology: str | None, text: str) -> Decoded:
+        label, error = ret1.parse(text)
+        detail: dict[str, str | None] = {
+            "kid": label.kid if label else None,
+            "return_id": label.return_id if label else None,
+            "order_number": label.order_number if label else None,
+            "signature": "invalid",
+        }
+        if label is None or error is not None:
+            return Decoded(raw, symbology, "return_label", False, error, {}, detail)
+        key = self._keys.get(label.kid)
+        if key is None:
+            detail["signature"] = "unverified"
+        elif ret1.verify(label, key):
+            detail["signature"] = "valid"
+        else:
+            return Decoded(
+                raw, symbology, "return_label", False, f"RET1 signature does not match key {label.kid}", {}, detail
+            )
+        keys = {"return_id": label.return_id, "order_number": label.order_number}
+        return Decoded(raw, symbology, "return_label", True, None, keys, detail)
+
+
+def _unprintable(body: str) -> str | None:
+    if body.isprintable():
+        return None
+    for i, ch in enumerate(body):
+        if not ch.isprintable():
+            return f"payload has a non-printable character U+{ord(ch):04X} at position {i}"
+    return None
+
+
+def decoder_from_config(labels_keys: Mapping[str, bytes], rules: Sequence[tuple[str, str, Mapping[str, str]]]) -> Decoder:
+    return Decoder(labels_keys, [Rule.build(name, pattern, keys) for name, pattern, keys in rules])

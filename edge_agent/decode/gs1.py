@@ -1,0 +1,73 @@
+"""GS1 element strings through biip: every AI reported, check digits and dates verified."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from biip import ParseError
+from biip.gs1_messages import GS1Message
+
+GS = "\x1d"
+# AIs whose value carries a GS1 check digit; an implicit GS1 string must hold one of them.
+_CHECKED_AIS = frozenset({"00", "01", "02"})
+
+
+@dataclass(slots=True)
+class Gs1Result:
+    valid: bool
+    error: str | None
+    ais: dict[str, str]
+    keys: dict[str, str]
+
+
+def has_gs1_marker(body: str) -> bool:
+    return body.startswith((GS, "("))
+
+
+def decode_gs1(body: str) -> Gs1Result:
+    """Decode a payload that is known to be GS1 (by symbology or marker)."""
+    text = body.lstrip(GS)  # a leading GS is FNC1 in first position, not data
+    if not text:
+        return Gs1Result(False, "GS1 payload holds no element string", {}, {})
+    try:
+        message = GS1Message.parse_hri(text) if text.startswith("(") else GS1Message.parse(text)
+    except ParseError as exc:
+        return Gs1Result(False, f"GS1: {exc}", {}, {})
+    return _check(message)
+
+
+def try_implicit_gs1(body: str) -> Gs1Result | None:
+    """A payload with no GS1 marker is GS1 only if it parses whole and holds a checked AI."""
+    if len(body) < 4 or not body[:2].isdigit() or body[:2] not in _CHECKED_AIS:
+        return None
+    try:
+        message = GS1Message.parse(body)
+    except ParseError:
+        return None
+    result = _check(message)
+    if not result.valid:
+        return None
+    return result
+
+
+def _check(message: GS1Message) -> Gs1Result:
+    ais: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    error: str | None = None
+    for element in message.element_strings:
+        ai = element.ai.ai
+        if ai in ais:
+            error = error or f"GS1 AI ({ai}) occurs twice"
+            continue
+        ais[ai] = element.value
+        problem = element.sscc_error or element.gtin_error
+        if problem:
+            error = error or f"GS1 AI ({ai}): {problem}"
+            continue
+        if ai == "00":
+            keys["sscc"] = element.value
+        elif ai in ("01", "02"):
+            keys.setdefault("gtin", element.value)
+        elif ai == "401":
+            keys["tracking_number"] = element.value
+    return Gs1Result(error is None, error, ais, keys)

@@ -1,0 +1,94 @@
+"""The scan path inside the daemon: driver → decode → (match → store → feedback, issue by issue).
+
+One `ScannerComponent` per configured scanner. It reads raw scans from its driver and hands
+each to the `ScanSink`; decoding is pure and takes microseconds, so it runs inline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from drivers.scanners import RawScan, ScannerDriver, scanner_for
+from edge_agent.config import HidScannerConfig, SerialScannerConfig
+from edge_agent.decode import Decoded, Decoder
+
+ScanSink = Callable[[RawScan, Decoded], Awaitable[None]]
+
+
+def driver_for(config: SerialScannerConfig | HidScannerConfig) -> ScannerDriver:
+    options: dict[str, Any]
+    if isinstance(config, SerialScannerConfig):
+        options = {
+            "port": config.port,
+            "baudrate": config.baudrate,
+            "prefix": config.prefix.encode("utf-8"),
+            "suffix": config.suffix.encode("utf-8"),
+            "max_frame_bytes": config.max_frame_bytes,
+            "reopen_max_s": config.reopen_max_s,
+        }
+    else:
+        options = {
+            "device": config.device,
+            "keymap": config.keymap,
+            "inter_key_timeout_ms": config.inter_key_timeout_ms,
+            "grab": config.grab,
+            "reopen_max_s": config.reopen_max_s,
+        }
+    return scanner_for(config.type, config.id, **options)
+
+
+class ScannerComponent:
+    def __init__(
+        self,
+        config: SerialScannerConfig | HidScannerConfig,
+        decoder: Decoder,
+        sink: ScanSink,
+        make_driver: Callable[[SerialScannerConfig | HidScannerConfig], ScannerDriver] = driver_for,
+    ) -> None:
+        self.name = f"scanner:{config.id}"
+        self.config = config
+        self._decoder = decoder
+        self._sink = sink
+        self._make_driver = make_driver
+        self._driver: ScannerDriver | None = None
+        self.scans_total = 0
+        self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanner", scanner=config.id)
+
+    @property
+    def connected(self) -> bool:
+        return self._driver is not None and self._driver.connected
+
+    async def start(self) -> None:
+        self._driver = self._make_driver(self.config)
+        await self._driver.open()
+
+    async def run(self) -> None:
+        assert self._driver is not None
+        async for raw in self._driver.scans():
+            decoded = self._decoder.decode(raw.data)
+            self.scans_total += 1
+            await self._sink(raw, decoded)
+
+    async def stop(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+
+async def log_scan(raw: RawScan, decoded: Decoded) -> None:
+    """The sink of a daemon without storage: one log line per decoded scan."""
+    structlog.get_logger("edge_agent.scanning").info(
+        "scan.decoded",
+        component="scanner",
+        scanner=raw.scanner,
+        kind=decoded.kind,
+        valid=decoded.valid,
+        raw=decoded.raw,
+        keys=decoded.keys,
+        error=decoded.error,
+        decode_us=(time.monotonic_ns() - raw.t_last_byte_ns) // 1000,
+    )
