@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -73,10 +74,9 @@ class SerialScanner:
             self._reader = None
         if self._serial is not None:
             ser, self._serial = self._serial, None
-            try:
+            # a port that vanished cannot be closed cleanly; the fd is gone either way
+            with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
-            except (serial.SerialException, OSError):
-                pass  # a port that vanished cannot be closed cleanly; the fd is gone either way
 
     async def scans(self) -> AsyncIterator[RawScan]:
         delays = backoff_delays(0.1, self._reopen_max_s)

@@ -11,7 +11,7 @@ from edge_agent.decode import ret1
 from edge_agent.decode.aim import GS1_SYMBOLOGIES, split_symbology
 from edge_agent.decode.commands import PREFIX as CMD_PREFIX
 from edge_agent.decode.commands import parse_command
-from edge_agent.decode.gs1 import decode_gs1, has_gs1_marker, try_implicit_gs1
+from edge_agent.decode.gs1 import Gs1Result, decode_gs1, has_gs1_marker, try_implicit_gs1
 from edge_agent.decode.model import KINDS, Decoded
 from edge_agent.decode.rules import Rule
 from edge_agent.decode.tracking import match_tracking
@@ -59,6 +59,7 @@ class Decoder:
         if head == ret1.PREFIX:
             return self._return_label(raw, symbology, body.upper())
 
+        result: Gs1Result | None
         if symbology in GS1_SYMBOLOGIES or has_gs1_marker(body):
             result = decode_gs1(body)
         else:
@@ -70,7 +71,9 @@ class Decoder:
         tracking = match_tracking(body)
         if tracking is not None:
             keys = {"tracking_number": tracking.number} if tracking.valid else {}
-            return Decoded(raw, symbology, "tracking", tracking.valid, tracking.error, keys, tracking.detail())
+            return Decoded(
+                raw, symbology, "tracking", tracking.valid, tracking.error, keys, tracking.detail()
+            )
 
         for rule in self._rules:
             found = rule.apply(body)
@@ -97,7 +100,13 @@ class Decoder:
             detail["signature"] = "valid"
         else:
             return Decoded(
-                raw, symbology, "return_label", False, f"RET1 signature does not match key {label.kid}", {}, detail
+                raw,
+                symbology,
+                "return_label",
+                False,
+                f"RET1 signature does not match key {label.kid}",
+                {},
+                detail,
             )
         keys = {"return_id": label.return_id, "order_number": label.order_number}
         return Decoded(raw, symbology, "return_label", True, None, keys, detail)
@@ -112,5 +121,7 @@ def _unprintable(body: str) -> str | None:
     return None
 
 
-def decoder_from_config(labels_keys: Mapping[str, bytes], rules: Sequence[tuple[str, str, Mapping[str, str]]]) -> Decoder:
+def decoder_from_config(
+    labels_keys: Mapping[str, bytes], rules: Sequence[tuple[str, str, Mapping[str, str]]]
+) -> Decoder:
     return Decoder(labels_keys, [Rule.build(name, pattern, keys) for name, pattern, keys in rules])

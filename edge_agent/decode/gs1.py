@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from biip import ParseError
@@ -32,8 +33,33 @@ def decode_gs1(body: str) -> Gs1Result:
     try:
         message = GS1Message.parse_hri(text) if text.startswith("(") else GS1Message.parse(text)
     except ParseError as exc:
-        return Gs1Result(False, f"GS1: {exc}", {}, {})
+        return Gs1Result(False, _explain(text, str(exc)), {}, {})
     return _check(message)
+
+
+_NO_AI = re.compile(r"^Failed to get GS1 Application Identifier from '(.*)'\.$", re.DOTALL)
+
+
+def _explain(text: str, message: str) -> str:
+    """biip's message, or for an unknown AI one that names the AI before it: the usual cause is
+    a variable-length field whose GS is missing, so the next AI was read as its data."""
+    m = _NO_AI.match(message)
+    if m is None:
+        return f"GS1: {message}"
+    rest = m.group(1)
+    at = text.rfind(rest) if rest else -1
+    if at > 0 and not text.startswith("("):
+        try:
+            elements = list(GS1Message.parse(text[:at]).element_strings)
+        except ParseError:
+            elements = []
+        if elements:
+            ai = elements[-1].ai.ai
+            return (
+                f"GS1: no known AI at {rest[:20]!r} (position {at}) after AI ({ai}); "
+                f"is a GS missing after AI ({ai})?"
+            )
+    return f"GS1: no known AI at {rest[:20]!r}"
 
 
 def try_implicit_gs1(body: str) -> Gs1Result | None:

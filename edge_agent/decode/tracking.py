@@ -108,8 +108,8 @@ class _Format:
     regex: re.Pattern[str]
     checksum: Mapping[str, Any] | None
     prepend_if: tuple[re.Pattern[str], str] | None
-    must_exist: tuple[tuple[str, str, tuple[Mapping[str, Any], ...]], ...]
-    """(lookup name, regex group, lookup entries) that must find an entry."""
+    must_exist: tuple[tuple[str, str, frozenset[str], tuple[re.Pattern[str], ...]], ...]
+    """(lookup name, regex group, exact values, patterns): the group's value must be one of them."""
     test_numbers: Mapping[str, list[str]]
 
     def evaluate(self, payload: str) -> TrackingMatch | None:
@@ -126,11 +126,15 @@ class _Format:
             algorithm = CHECKSUMS.get(self.checksum["name"])
             if algorithm is None or not algorithm(serial, check, self.checksum):
                 return TrackingMatch(
-                    self.courier, self.name, number, False, f"{self.name} tracking number: check digit is wrong"
+                    self.courier,
+                    self.name,
+                    number,
+                    False,
+                    f"{self.name} tracking number: check digit is wrong",
                 )
-        for lookup_name, group, entries in self.must_exist:
+        for lookup_name, group, exact, patterns in self.must_exist:
             value = _WS.sub("", groups.get(group) or "")
-            if not any(_lookup_matches(entry, value) for entry in entries):
+            if value not in exact and not any(p.match(value) for p in patterns):
                 return TrackingMatch(
                     self.courier,
                     self.name,
@@ -139,14 +143,6 @@ class _Format:
                     f"{self.name} tracking number: {lookup_name.lower()} code {value!r} is not known",
                 )
         return TrackingMatch(self.courier, self.name, number, True, None)
-
-
-def _lookup_matches(entry: Mapping[str, Any], value: str) -> bool:
-    if "matches" in entry:
-        return bool(entry["matches"] == value)
-    if "matches_regex" in entry:
-        return re.match(entry["matches_regex"], value) is not None
-    return False
 
 
 def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
@@ -161,7 +157,10 @@ def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
     lookups = {a["name"]: a for a in spec.get("additional") or []}
     for name in (validation.get("additional") or {}).get("exists") or []:
         extra = lookups[name]
-        must_exist.append((name, extra["regex_group_name"], tuple(extra.get("lookup") or [])))
+        entries = extra.get("lookup") or []
+        exact = frozenset(str(e["matches"]) for e in entries if "matches" in e)
+        patterns = tuple(re.compile(e["matches_regex"]) for e in entries if "matches_regex" in e)
+        must_exist.append((name, extra["regex_group_name"], exact, patterns))
     return _Format(
         courier=courier,
         name=spec["name"],

@@ -1,0 +1,37 @@
+"""`edge-sim`: simulators of the dock's hardware and the demo that runs them with the agent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from simulators import demo, hid_scanner, serial_scanner
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-sim", description="Dock hardware simulators")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serial_scanner.add_arguments(
+        sub.add_parser(
+            "serial-scanner", help="a serial barcode scanner on a pty", description=serial_scanner.__doc__
+        )
+    )
+    hid_scanner.add_arguments(
+        sub.add_parser(
+            "hid-scanner", help="a USB HID scanner (input_event records)", description=hid_scanner.__doc__
+        )
+    )
+    demo.add_arguments(
+        sub.add_parser("demo", help="simulated scanners + the agent, for an operator to watch")
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

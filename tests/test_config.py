@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import load_config, parse_config
+from edge_agent.errors import ConfigError
+from tests.conftest import ROOT
+
+MINIMAL = """\
+device: {id: dock-07, site: hel1}
+mqtt:
+  host: 127.0.0.1
+  port: 1883
+storage:
+  path: /var/lib/edge-agent        # SQLite files live here
+labels:
+  keys: {K1: "00112233445566778899aabbccddeeff"}   # RET1 label keys, hex
+scanners:
+  - {id: s1, type: serial, port: /dev/ttyUSB0, baudrate: 9600}
+  - {id: s2, type: hid, device: /dev/input/by-id/usb-Scanner-event-kbd, keymap: us}
+printers:
+  - {id: p1, language: zpl, transport: tcp, host: 10.0.0.21, port: 9100, roles: [packing]}
+  - {id: p2, language: escpos, transport: serial, port: /dev/ttyUSB1, baudrate: 19200}
+"""
+
+
+def check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent.cli", "check-config", "-c", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_contract_minimal_config_is_accepted_as_is(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(MINIMAL)
+    config = load_config(path)
+    assert config.mqtt.session_expiry_s == 7 * 24 * 3600
+    assert config.telemetry_interval_s == 30
+    assert config.storage.retention_days == 7
+    assert config.printers[0].roles == ["packing"]
+    result = check_config(path)
+    assert result.returncode == 0 and result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", ["example.yaml", "demo.yaml"])
+def test_shipped_configs_pass(name: str) -> None:
+    result = check_config(ROOT / "config" / name)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "words"),
+    [
+        (("  port: 1883", "  port: 1883\n  colour: blue"), "mqtt.colour", "unknown key"),
+        (("port: 9100, roles", "port: 99999, roles"), "printers[0].port", "65535"),
+        (("host: 10.0.0.21, ", ""), "printers[0].host", "required"),
+        (("port: /dev/ttyUSB1", "port: 7"), "printers[1].port", "string"),
+        (("keymap: us", "keymap: dvorak"), "scanners[1].keymap", "us"),
+        (("type: serial, port: /dev/ttyUSB0, ", "type: serial, "), "scanners[0].port", "required"),
+        (("{id: dock-07", "{id: Dock 7"), "device.id", "pattern"),
+        (('"00112233445566778899aabbccddeeff"', '"0011"'), "labels.keys", "16"),
+        (("id: s2", "id: s1"), "", "twice"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, change: tuple[str, str], path: str, words: str) -> None:
+    assert change[0] in MINIMAL
+    text = MINIMAL.replace(change[0], change[1], 1)
+    file = tmp_path / "bad.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert any(p == path and words in m for p, m in info.value.problems), info.value.problems
+    result = check_config(file)
+    assert result.returncode == 2
+    assert (f"{path}: " if path else words) in result.stdout
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text(
+        MINIMAL.replace("port: 1883", "port: -1")
+        .replace("keymap: us", "keymap: xx")
+        .replace("host: 10.0.0.21, ", "")
+    )
+    result = check_config(file)
+    assert result.returncode == 2
+    for key in ("mqtt.port", "scanners[1].keymap", "printers[0].host"):
+        assert key in result.stdout
+
+
+def test_sign_kid_must_be_a_configured_key() -> None:
+    data = {"device": {"id": "d", "site": "s"}, "mqtt": {"host": "h"}, "storage": {"path": "/x"},
+            "labels": {"keys": {"K1": "00" * 16}, "sign_kid": "K2"}}  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert info.value.problems[0][0] == "labels"
+    assert "sign_kid" in info.value.problems[0][1]
+
+
+def test_rule_group_must_exist() -> None:
+    data = {"device": {"id": "d", "site": "s"}, "mqtt": {"host": "h"}, "storage": {"path": "/x"},
+            "rules": [{"name": "r", "pattern": "(?P<a>x)", "keys": {"b": "return_id"}}]}  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert info.value.problems[0][0] == "rules[0]" and "'b'" in info.value.problems[0][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("device: [unclosed", "not valid YAML at line 1"), ("- a\n- b\n", "mapping"), ("", "mapping")],
+)
+def test_not_yaml_or_not_a_mapping(tmp_path: Path, text: str, words: str) -> None:
+    file = tmp_path / "x.yaml"
+    file.write_text(text)
+    result = check_config(file)
+    assert result.returncode == 2 and words in result.stdout
+
+
+def test_missing_file() -> None:
+    result = check_config(Path("/nonexistent/agent.yaml"))
+    assert result.returncode == 2 and "cannot read" in result.stdout
+
+
+def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
+    file = tmp_path / "x.yaml"
+    file.write_text("device: {id: d}\n")
+    result = subprocess.run([sys.executable, "-m", "edge_agent.cli", "run", "-c", str(file)], capture_output=True,
+                            text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    assert "device.site" in result.stderr and "mqtt" in result.stderr
