@@ -1,17 +1,35 @@
-"""The controller: builds the components from the configuration, starts, supervises, stops them."""
+"""The controller: builds the components from the configuration, starts, supervises, stops them,
+routes incoming MQTT messages and applies configuration changes without a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig
-from edge_agent.decode import Decoder, Rule
-from edge_agent.scanning import ScannerComponent, ScanSink, log_scan
+from edge_agent.config import AgentConfig, read_yaml
+from edge_agent.decode import Decoded, Decoder, Rule
+from edge_agent.errors import ConfigError
+from edge_agent.scan_service import ScanService
+from edge_agent.scanning import ScannerComponent
+from edge_agent.store import outbox
+from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db
+from edge_agent.store.reader import Reader
+from edge_agent.store.scans import ScanRecorder
+from edge_agent.store.writer import Writer
 from edge_agent.supervisor import Supervisor
+from edge_agent.sync import desired
+from edge_agent.sync.link import Inbound, MqttLink, json_bytes
+from edge_agent.sync.models import CONTRACT_VERSION, rfc3339
+from edge_agent.sync.publisher import OutboxPublisher
+from edge_agent.sync.topics import Topics
 
 
 def decoder_for(config: AgentConfig) -> Decoder:
@@ -19,29 +37,185 @@ def decoder_for(config: AgentConfig) -> Decoder:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, sink: ScanSink = log_scan) -> None:
+    def __init__(self, config: AgentConfig, config_path: Path | None = None) -> None:
+        self.file_config = config
         self.config = config
-        self._sink = sink
+        self.config_path = config_path
+        self.config_version = 0
+        self.topics = Topics(config.device.site, config.device.id)
+        self.boot_id = str(uuid.uuid4())
+        self.started = time.monotonic()
         self.supervisor = Supervisor()
+        self.decoder = decoder_for(config)
+        self.mode: str = config.station.mode
+        self.manifest_version = 0
+        self.prints_total = 0
+        self._scanners: dict[str, ScannerComponent] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._log = structlog.get_logger("edge_agent.app").bind(
             component="agent", device=config.device.id, site=config.device.site
         )
 
-    async def run(self, stop: asyncio.Event) -> None:
-        decoder = decoder_for(self.config)
-        for scanner in self.config.scanners:
-            self.supervisor.add(ScannerComponent(scanner, decoder, self._sink))
-        self._log.info(
-            "agent.started",
-            version=__version__,
-            scanners=[s.id for s in self.config.scanners],
-            printers=[p.id for p in self.config.printers],
+    # --- construction --------------------------------------------------------------------
+    def envelope(self, ts: str | None = None) -> dict[str, Any]:
+        return {"v": CONTRACT_VERSION, "device": self.config.device.id, "site": self.config.device.site,
+                "ts": ts or rfc3339()}  # fmt: skip
+
+    def _open_storage(self) -> None:
+        folder = Path(self.config.storage.path)
+        self.manifest_writer = Writer(lambda: open_manifest_db(folder), "manifest-writer")
+        self.manifest_writer.start()
+        self.writer = Writer(lambda: open_agent_db(folder), "agent-writer")
+        self.writer.start()
+        self.reader = Reader(folder / AGENT_DB)
+        self.manifest_reader = Reader(folder / "manifest.db")
+        self.recorder = ScanRecorder(
+            folder, self.config.device.id, self.config.device.site, self.config.station.mode
         )
+
+    async def _restore_state(self) -> None:
+        await self.writer.submit(outbox.release_unready)
+        mode = (await self.writer.submit(self.recorder.mode)).value
+        self.mode = mode
+        version, overlay = (await self.writer.submit(desired.load_overlay)).value
+        if version:
+            try:
+                self.config = desired.effective_config(self._file_data(), overlay)
+                self.config_version = version
+                self.decoder = decoder_for(self.config)
+            except ConfigError as exc:
+                self._log.error("config.overlay_invalid", version=version, error=str(exc))
+        from edge_agent.store import manifest
+
+        self.manifest_version = (await self.manifest_writer.submit(manifest.version)).value
+
+    def _file_data(self) -> dict[str, Any]:
+        if self.config_path is None:
+            return self.file_config.model_dump(mode="json", exclude_none=True)
+        data = read_yaml(self.config_path)
+        if not isinstance(data, dict):
+            raise ConfigError([("", "the configuration must be a mapping of keys")])
+        return data
+
+    def decode(self, data: bytes) -> Decoded:
+        return self.decoder.decode(data)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        from edge_agent.fleet import Fleet
+
+        self._open_storage()
         try:
+            await self._restore_state()
+            self.fleet = Fleet(self)
+            will = json_bytes({**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "lost"})
+            self.link = MqttLink(
+                self.config.mqtt, self.topics, will, self._on_message, self._on_connected, self._on_puback
+            )
+            self.publisher = OutboxPublisher(
+                self.link, self.reader, self.writer, self.config.storage.retention_days * 86400.0
+            )
+            self.scans = ScanService(
+                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self._set_mode_local
+            )
+            self.supervisor.add(self.link)
+            self.supervisor.add(self.publisher)
+            self.supervisor.add(self.fleet.telemetry)
+            for scanner in self.config.scanners:
+                self._add_scanner(scanner)
+            self._log.info("agent.started", version=__version__, boot_id=self.boot_id, mode=self.mode,
+                           scanners=[s.id for s in self.config.scanners], printers=[p.id for p in self.config.printers],
+                           manifest_version=self.manifest_version, config_version=self.config_version)  # fmt: skip
             await stop.wait()
         finally:
-            await self.supervisor.stop_all()
-            self._log.info("agent.stopped")
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        for name in list(self._scanners):
+            await self.supervisor.remove(self._scanners.pop(name).name)
+        if hasattr(self, "scans"):
+            await self.scans.drain()
+        if hasattr(self, "link"):
+            offline = {**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "shutdown"}
+            await self.link.goodbye(json_bytes(offline))
+        await self.supervisor.stop_all()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.reader.close()
+        self.manifest_reader.close()
+        self.writer.stop()
+        self.manifest_writer.stop()
+        self.recorder.close()
+        self._log.info("agent.stopped")
+
+    def _add_scanner(self, scanner: Any) -> None:
+        component = ScannerComponent(scanner, self.decode, self.scans.record)
+        self._scanners[scanner.id] = component
+        self.supervisor.add(component)
+
+    def scanner_states(self) -> list[dict[str, Any]]:
+        return [
+            {"id": sid, "type": c.config.type, "connected": c.connected, "scans": c.scans_total}
+            for sid, c in self._scanners.items()
+        ]
+
+    def spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- configuration -------------------------------------------------------------------
+    async def apply_config(self, new: AgentConfig) -> None:
+        """Hot apply: scanners added, removed or changed; decoder keys and rules; intervals."""
+        old = self.config
+        self.config = new
+        self.decoder = decoder_for(new)
+        old_scanners = {s.id: s for s in old.scanners}
+        new_scanners = {s.id: s for s in new.scanners}
+        for sid, scfg in old_scanners.items():
+            if sid not in new_scanners or new_scanners[sid] != scfg:
+                component = self._scanners.pop(sid, None)
+                if component is not None:
+                    await self.supervisor.remove(component.name)
+                    self._log.info("scanner.removed", scanner=sid)
+        for sid, scfg in new_scanners.items():
+            if sid not in self._scanners:
+                self._add_scanner(scfg)
+                self._log.info("scanner.added", scanner=sid, type=scfg.type)
+
+    def _set_mode_local(self, mode: str) -> None:
+        self.mode = mode
+
+    # --- MQTT ----------------------------------------------------------------------------
+    async def _on_connected(self, session_present: bool) -> None:
+        await self.fleet.publish_presence()
+        self.publisher.on_connected()
+        if self.manifest_version == 0:
+            await self.fleet.request_manifest(0)
+
+    def _on_puback(self, mid: int) -> None:
+        self.publisher.on_puback(mid)
+
+    def _on_message(self, message: Inbound) -> None:
+        self.spawn(self._handle(message), name=f"inbound-{message.topic}")
+
+    async def _handle(self, message: Inbound) -> None:
+        try:
+            await self.fleet.dispatch(message)
+        except Exception as exc:
+            self._log.exception("inbound.failed", topic=message.topic, error=repr(exc))
+        finally:
+            self.link.ack(message)
+
+    async def publish(
+        self, topic: str, payload: dict[str, Any], *, retain: bool = False, kind: str = "event",
+        correlation: bytes | None = None,
+    ) -> None:  # fmt: skip
+        """Store a message in the outbox (durable, ordered) and wake the publisher."""
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        await self.writer.submit(lambda c: outbox.enqueue(c, topic, body, 1, retain, kind, correlation))
+        self.publisher.wake()
 
 
 async def run_until_signalled(agent: Agent) -> None:

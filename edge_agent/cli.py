@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TextIO
 
 from edge_agent import __version__
@@ -48,7 +49,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.logs import setup_logging
 
     setup_logging(config.log.level, config.log.format)
-    asyncio.run(run_until_signalled(Agent(config)))
+    asyncio.run(run_until_signalled(Agent(config, Path(args.config))))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    from edge_agent.status import read_status, render_status
+
+    report = read_status(Path(config.storage.path))
+    if args.json:
+        print(json.dumps(report, indent=None, separators=(",", ":")))
+    else:
+        print(render_status(report))
     return EXIT_OK
 
 
@@ -104,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("status", help="what the agent's storage holds (works with or without the daemon)")
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("decode", help="decode barcode payloads (arguments, or one per line on stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per payload (labels.md)")

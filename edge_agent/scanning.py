@@ -1,7 +1,7 @@
-"""The scan path inside the daemon: driver → decode → (match → store → feedback, issue by issue).
+"""The scan path inside the daemon: driver → decode → match + store (one commit) → feedback → sync.
 
-One `ScannerComponent` per configured scanner. It reads raw scans from its driver and hands
-each to the `ScanSink`; decoding is pure and takes microseconds, so it runs inline.
+One `ScannerComponent` per configured scanner. It reads raw scans from its driver, decodes each
+inline (pure, microseconds) and hands it to the sink: `ScanService.record` in the daemon.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import structlog
 
 from drivers.scanners import RawScan, ScannerDriver, scanner_for
 from edge_agent.config import HidScannerConfig, SerialScannerConfig
-from edge_agent.decode import Decoded, Decoder
+from edge_agent.decode import Decoded
 
-ScanSink = Callable[[RawScan, Decoded], Awaitable[None]]
+ScanSink = Callable[[RawScan, Decoded], Awaitable[object]]
 
 
 def driver_for(config: SerialScannerConfig | HidScannerConfig) -> ScannerDriver:
@@ -45,13 +45,13 @@ class ScannerComponent:
     def __init__(
         self,
         config: SerialScannerConfig | HidScannerConfig,
-        decoder: Decoder,
+        decode: Callable[[bytes], Decoded],
         sink: ScanSink,
         make_driver: Callable[[SerialScannerConfig | HidScannerConfig], ScannerDriver] = driver_for,
     ) -> None:
         self.name = f"scanner:{config.id}"
         self.config = config
-        self._decoder = decoder
+        self._decode = decode
         self._sink = sink
         self._make_driver = make_driver
         self._driver: ScannerDriver | None = None
@@ -69,7 +69,7 @@ class ScannerComponent:
     async def run(self) -> None:
         assert self._driver is not None
         async for raw in self._driver.scans():
-            decoded = self._decoder.decode(raw.data)
+            decoded = self._decode(raw.data)
             self.scans_total += 1
             await self._sink(raw, decoded)
 

@@ -1,0 +1,101 @@
+"""Records each decoded scan durably, then gives the worker feedback and wakes the publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+import structlog
+import uuid6
+
+from drivers.scanners import RawScan
+from edge_agent.decode import Decoded
+from edge_agent.decode.aim import split_symbology
+from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
+from edge_agent.store.writer import Writer
+from edge_agent.sync.models import rfc3339
+
+
+class ScanService:
+    def __init__(
+        self,
+        writer: Writer,
+        recorder: ScanRecorder,
+        topic: str,
+        wake_publisher: Callable[[], None],
+        on_mode: Callable[[str], None],
+    ) -> None:
+        self._writer = writer
+        self._recorder = recorder
+        self._topic = topic
+        self._wake_publisher = wake_publisher
+        self._on_mode = on_mode
+        self.latencies_us: deque[int] = deque(maxlen=2048)
+        self.scans_total = 0
+        self.store_failures = 0
+        self._fix_tasks: set[asyncio.Task[None]] = set()
+        self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanning")
+
+    async def record(self, raw: RawScan, decoded: Decoded) -> ScanRecord | None:
+        wall_ns = time.time_ns() - (time.monotonic_ns() - raw.t_last_byte_ns)
+        scan = ScanInput(
+            event_id=str(uuid6.uuid7()),
+            scanner=raw.scanner,
+            ts=rfc3339(wall_ns),
+            decoded=decoded.to_dict(),
+            body=split_symbology(decoded.raw)[1],
+            t_last_byte_ns=raw.t_last_byte_ns,
+        )
+        log = self._log.bind(scanner=raw.scanner, event_id=scan.event_id)
+        try:
+            committed = await self._writer.submit(lambda conn: self._recorder.record(conn, scan, self._topic))
+        except Exception as exc:
+            self.store_failures += 1
+            log.error("scan.store_failed", error=repr(exc), raw=decoded.raw)
+            return None
+        record = committed.value
+        latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
+        self.latencies_us.append(latency_us)
+        self.scans_total += 1
+        fix = [(record.seq, record.outbox_id, latency_us)]
+        task = asyncio.create_task(self._fix(fix), name=f"latency-{record.seq}")
+        self._fix_tasks.add(task)
+        task.add_done_callback(self._fix_tasks.discard)
+        ret = record.ret or {}
+        log.info(
+            "scan.stored",
+            seq=record.seq,
+            outcome=record.outcome,
+            mode=record.mode,
+            kind=decoded.kind,
+            valid=decoded.valid,
+            raw=decoded.raw,
+            error=decoded.error,
+            return_id=ret.get("return_id"),
+            order_number=ret.get("order_number"),
+            latency_us=latency_us,
+        )
+        if record.new_mode is not None:
+            log.info("station.mode_changed", mode=record.new_mode, previous=record.mode)
+            self._on_mode(record.new_mode)
+        return record
+
+    async def _fix(self, fixes: list[tuple[int, int, int]]) -> None:
+        try:
+            await self._writer.submit(lambda conn: self._recorder.set_latency(conn, fixes))
+        except Exception as exc:
+            self._log.error("scan.latency_store_failed", error=repr(exc))
+        finally:
+            self._wake_publisher()  # the event is ready to be published now
+
+    def percentile(self, q: float) -> int | None:
+        if not self.latencies_us:
+            return None
+        ordered = sorted(self.latencies_us)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+    async def drain(self) -> None:
+        if self._fix_tasks:
+            await asyncio.gather(*self._fix_tasks, return_exceptions=True)

@@ -1,0 +1,52 @@
+"""Desired configuration from the central system: merge, validate, persist (pure parts)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import time
+from typing import Any
+
+from edge_agent.config import AgentConfig, parse_config
+from edge_agent.errors import ConfigError
+
+# A wrong value here could cut the agent off from the fleet for good; these stay local.
+LOCAL_ONLY_KEYS = ("device", "storage", "mqtt")
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; everything else (lists included) is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def effective_config(file_data: dict[str, Any], overlay: dict[str, Any]) -> AgentConfig:
+    """The file's configuration with the desired overlay on top; raises ConfigError."""
+    local = [k for k in LOCAL_ONLY_KEYS if k in overlay]
+    if local:
+        raise ConfigError(
+            [(k, "cannot be changed remotely; edit the agent's configuration file") for k in local]
+        )
+    return parse_config(deep_merge(file_data, overlay))
+
+
+def load_overlay(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
+    row = conn.execute("SELECT version, overlay FROM desired_config WHERE id = 1").fetchone()
+    if row is None:
+        return 0, {}
+    return int(row[0]), json.loads(row[1])
+
+
+def save_overlay(conn: sqlite3.Connection, version: int, overlay: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO desired_config(id, version, overlay, applied_at) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET version = excluded.version, overlay = excluded.overlay,"
+        " applied_at = excluded.applied_at",
+        (version, json.dumps(overlay, separators=(",", ":")), time.time()),
+    )

@@ -1,0 +1,267 @@
+"""The MQTT link to the broker, through paho-mqtt 2.x.
+
+Theory of operation: one paho client per connection attempt, its network thread started with
+`loop_start()`. A fresh client each time means nothing paho queued on a dead connection is sent
+again behind our back: after a reconnect the outbox publisher alone decides what goes out, from
+the first unacknowledged row, in order. The broker keeps our session (clean start false, session
+expiry), so subscriptions and the QoS 1 messages queued for us while offline survive.
+
+On CONNACK (in paho's thread) the subscriptions are sent at once, before anything else, and the
+event loop is told; it publishes the retained presence and starts the outbox. Every callback
+crosses into the event loop with `call_soon_threadsafe`. Incoming messages are acknowledged
+(manual ack) only after they were handled, so a crash before that means a redelivery.
+Reconnects back off with jitter, from 0.5 s up to 30 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from drivers.backoff import backoff_delays
+from edge_agent.config import MqttConfig
+from edge_agent.sync.topics import Topics
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    response_topic: str | None
+    correlation: bytes | None
+    client: mqtt.Client
+
+
+class NotConnected(Exception):
+    pass
+
+
+class MqttLink:
+    def __init__(
+        self,
+        config: MqttConfig,
+        topics: Topics,
+        will_payload: bytes,
+        on_message: Callable[[Inbound], None],
+        on_connected: Callable[[bool], Awaitable[None]],
+        on_puback: Callable[[int], None],
+    ) -> None:
+        self.name = "mqtt"
+        self._config = config
+        self._topics = topics
+        self._will = will_payload
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._on_puback = on_puback
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connack: asyncio.Future[tuple[bool, ReasonCode]] | None = None
+        self._lost: asyncio.Event = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self._log = structlog.get_logger("edge_agent.sync").bind(
+            component="mqtt", broker=f"{config.host}:{config.port}", client_id=topics.client_id
+        )
+
+    @property
+    def v5(self) -> bool:
+        return self._config.protocol == "5"
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self._config
+        if self.v5:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self._topics.client_id,
+                protocol=MQTTProtocolVersion.MQTTv5,
+                reconnect_on_failure=False,
+                manual_ack=True,
+            )
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self._topics.client_id,
+                clean_session=False,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                reconnect_on_failure=False,
+                manual_ack=True,
+            )
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca) if cfg.tls.ca else None,
+                certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
+                keyfile=str(cfg.tls.key) if cfg.tls.key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        will_props = None
+        if self.v5:
+            will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+            will_props.ContentType = "application/json"
+        client.will_set(self._topics.state, self._will, qos=1, retain=True, properties=will_props)
+        client.max_inflight_messages_set(256)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._cb_connect
+        client.on_disconnect = self._cb_disconnect
+        client.on_message = self._cb_message
+        client.on_publish = self._cb_publish
+        return client
+
+    # --- paho's thread -------------------------------------------------------------------
+    def _cb_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any) -> None:
+        if client is not self._client or self._loop is None:
+            return
+        if not reason.is_failure:
+            options = SubscribeOptions(qos=1)
+            client.subscribe([(t, options) for t in self._topics.subscriptions()])
+        present = bool(getattr(flags, "session_present", False))
+        self._loop.call_soon_threadsafe(self._set_connack, present, reason)
+
+    def _set_connack(self, present: bool, reason: ReasonCode) -> None:
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_result((present, reason))
+
+    def _cb_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if client is self._client and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._lost.set)
+
+    def _cb_message(self, client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if self._loop is None:
+            return
+        props = getattr(message, "properties", None)
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        inbound = Inbound(
+            message.topic,
+            bytes(message.payload),
+            message.qos,
+            message.mid,
+            response_topic,
+            correlation,
+            client,
+        )
+        self._loop.call_soon_threadsafe(self._on_message, inbound)
+
+    def _cb_publish(self, client: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        if client is self._client and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_puback, mid)
+
+    # --- event loop -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    async def run(self) -> None:
+        delays = backoff_delays(0.5, 30.0)
+        while True:
+            try:
+                await self._session()
+                delays = backoff_delays(0.5, 30.0)
+            except (OSError, TimeoutError, NotConnected, ssl.SSLError) as exc:
+                self._log.warning("mqtt.connect_failed", error=str(exc) or type(exc).__name__)
+            delay = next(delays)
+            self._log.info("mqtt.reconnect_wait", delay_s=round(delay, 2))
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        assert self._loop is not None
+        client = self._make_client()
+        self._client = client
+        self._lost = asyncio.Event()
+        self._connack = self._loop.create_future()
+        cfg = self._config
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = cfg.session_expiry_s
+        try:
+            await asyncio.to_thread(
+                client.connect,
+                cfg.host,
+                cfg.port,
+                cfg.keepalive_s,
+                clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=props,
+            )
+            client.loop_start()
+            async with asyncio.timeout(max(10, cfg.keepalive_s)):
+                present, reason = await asyncio.shield(self._connack)
+            if reason.is_failure:
+                raise NotConnected(f"broker refused the connection: {reason}")
+            self.connects += 1
+            self._log.info("mqtt.connected", session_present=present, protocol=cfg.protocol)
+            self.connected.set()
+            await self._on_connected(present)
+            await self._lost.wait()
+            self._log.warning("mqtt.disconnected")
+        finally:
+            self.connected.clear()
+            self._client = None
+            await asyncio.to_thread(self._teardown, client)
+
+    @staticmethod
+    def _teardown(client: mqtt.Client) -> None:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        with contextlib.suppress(Exception):
+            client.loop_stop()
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool = False, correlation: bytes | None = None
+    ) -> int:
+        """Hand a message to paho; returns its mid. Raises NotConnected when there is no link."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise NotConnected("not connected")
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.ContentType = "application/json"
+            if correlation is not None:
+                props.CorrelationData = correlation
+        info = client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"publish refused: {mqtt.error_string(info.rc)}")
+        return int(info.mid)
+
+    def ack(self, message: Inbound) -> None:
+        if message.qos > 0 and message.client is self._client:
+            with contextlib.suppress(Exception):
+                message.client.ack(message.mid, message.qos)
+
+    async def goodbye(self, payload: bytes, timeout: float = 3.0) -> None:
+        """Clean shutdown: the retained offline state, acknowledged, then DISCONNECT."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            return
+        info = client.publish(self._topics.state, payload, qos=1, retain=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.to_thread(info.wait_for_publish, timeout), timeout + 1)
+        self._client = None
+        await asyncio.to_thread(self._teardown, client)
+        self.connected.clear()
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(self._teardown, client)
+        self.connected.clear()
+
+
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
