@@ -195,7 +195,8 @@ class Agent:
             await self.fleet.request_manifest(0)
 
     def _on_puback(self, mid: int) -> None:
-        self.publisher.on_puback(mid)
+        """In paho's thread (see OutboxPublisher)."""
+        self.publisher.puback(mid)
 
     def _on_message(self, message: Inbound) -> None:
         self.spawn(self._handle(message), name=f"inbound-{message.topic}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +34,6 @@ class ScanService:
         self.latencies_us: deque[int] = deque(maxlen=2048)
         self.scans_total = 0
         self.store_failures = 0
-        self._fix_tasks: set[asyncio.Task[None]] = set()
         self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanning")
 
     async def record(self, raw: RawScan, decoded: Decoded) -> ScanRecord | None:
@@ -49,8 +47,12 @@ class ScanService:
             t_last_byte_ns=raw.t_last_byte_ns,
         )
         log = self._log.bind(scanner=raw.scanner, event_id=scan.event_id)
+        t0 = raw.t_last_byte_ns
         try:
-            committed = await self._writer.submit(lambda conn: self._recorder.record(conn, scan, self._topic))
+            committed = await self._writer.submit(
+                lambda conn: self._recorder.record(conn, scan, self._topic),
+                after=lambda conn, record, done_ns: self._recorder.after_commit(conn, record, done_ns, t0),
+            )
         except Exception as exc:
             self.store_failures += 1
             log.error("scan.store_failed", error=repr(exc), raw=decoded.raw)
@@ -59,10 +61,7 @@ class ScanService:
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)
         self.scans_total += 1
-        fix = [(record.seq, record.outbox_id, latency_us)]
-        task = asyncio.create_task(self._fix(fix), name=f"latency-{record.seq}")
-        self._fix_tasks.add(task)
-        task.add_done_callback(self._fix_tasks.discard)
+        self._wake_publisher()
         ret = record.ret or {}
         log.info(
             "scan.stored",
@@ -82,14 +81,6 @@ class ScanService:
             self._on_mode(record.new_mode)
         return record
 
-    async def _fix(self, fixes: list[tuple[int, int, int]]) -> None:
-        try:
-            await self._writer.submit(lambda conn: self._recorder.set_latency(conn, fixes))
-        except Exception as exc:
-            self._log.error("scan.latency_store_failed", error=repr(exc))
-        finally:
-            self._wake_publisher()  # the event is ready to be published now
-
     def percentile(self, q: float) -> int | None:
         if not self.latencies_us:
             return None
@@ -97,5 +88,4 @@ class ScanService:
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
     async def drain(self) -> None:
-        if self._fix_tasks:
-            await asyncio.gather(*self._fix_tasks, return_exceptions=True)
+        """Nothing of a scan is left in flight once `record` returned; kept for the controller."""

@@ -6,7 +6,6 @@ inline (pure, microseconds) and hands it to the sink: `ScanService.record` in th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,18 +76,3 @@ class ScannerComponent:
         if self._driver is not None:
             driver, self._driver = self._driver, None
             await driver.close()
-
-
-async def log_scan(raw: RawScan, decoded: Decoded) -> None:
-    """The sink of a daemon without storage: one log line per decoded scan."""
-    structlog.get_logger("edge_agent.scanning").info(
-        "scan.decoded",
-        component="scanner",
-        scanner=raw.scanner,
-        kind=decoded.kind,
-        valid=decoded.valid,
-        raw=decoded.raw,
-        keys=decoded.keys,
-        error=decoded.error,
-        decode_us=(time.monotonic_ns() - raw.t_last_byte_ns) // 1000,
-    )

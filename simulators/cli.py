@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulators import demo, hid_scanner, serial_scanner
+from simulators import central, demo, hid_scanner, serial_scanner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     hid_scanner.add_arguments(
         sub.add_parser(
             "hid-scanner", help="a USB HID scanner (input_event records)", description=hid_scanner.__doc__
+        )
+    )
+    central.add_arguments(
+        sub.add_parser(
+            "central", help="a simulated central returns system over MQTT", description=central.__doc__
         )
     )
     demo.add_arguments(

@@ -1,27 +1,37 @@
-"""`edge-sim demo`: the agent on simulated hardware, for an operator to watch.
+"""`edge-sim demo`: the whole loop on simulated hardware, for an operator to watch.
 
-Starts a serial scanner on a pty and an HID scanner on a FIFO at the paths the demo config
-names, starts `edge-agent run` with that config, and types a realistic mix of payloads into
-both scanners (signed return labels, SSCCs, S10 and UPS numbers, forged labels, bad check
-digits, station commands, line noise, an unplug) until interrupted or `--duration` passes.
+- a broker: the one at the config's `mqtt` address if it answers, else a Mosquitto started here;
+- a simulated central system with a manifest of expected returns, which it serves when the agent
+  asks, and which reports every 10 s what it received (missing seqs, duplicates);
+- a serial scanner on a pty and an HID scanner on a FIFO at the config's paths;
+- `edge-agent run` with the config, its log on this terminal;
+- a realistic stream of scans into both scanners: labels of expected returns (RET1 QR, SSCC,
+  S10), repeats (duplicates), unknown parcels, forged labels, bad check digits, mode changes,
+  line noise and an unplug.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from simulators.samples import demo_payloads
+from simulators.central import Central, labels_of
+from simulators.samples import s10
 
 
 def _spawn_sim(kind: str, *extra: str) -> subprocess.Popen[str]:
@@ -33,11 +43,68 @@ def _spawn_sim(kind: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _start_broker(port: int) -> subprocess.Popen[bytes] | None:
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+    )
+    if binary is None:
+        print("demo: no MQTT broker and no mosquitto here; the agent runs offline (scans stay in its outbox)",
+              file=sys.stderr)  # fmt: skip
+        return None
+    conf = Path(tempfile.mkdtemp(prefix="edge-demo-broker-")) / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _listening("127.0.0.1", port):
+        time.sleep(0.05)
+    print(f"demo: started mosquitto on 127.0.0.1:{port}", file=sys.stderr)
+    return proc
+
+
+def _stream(central: Central | None, rng: random.Random) -> list[str]:
+    """One round of what the dock sees."""
+    out: list[str] = []
+    returns = central.returns if central else []
+    for i in range(12):
+        if returns:
+            ret = rng.choice(returns)
+            out.append(rng.choice(labels_of(ret)))
+            if i % 4 == 1:
+                out.append(out[-1])  # the same parcel scanned twice: a duplicate
+        else:
+            out.append(s10(rng.randint(1, 99_999_999)))
+        if i % 3 == 2:
+            out.append(f"]C0PARCEL-{rng.randint(1000, 9999)}")  # nothing expected matches
+        if i == 5:
+            out.append(s10(12345678)[:10] + "0" + s10(12345678)[11:])  # a damaged label (or a lucky 0)
+            out.append("RET1:K1:R0000001:SO-1:AAAAAAAAAAAAAAAA")  # a forged return label
+        if i == 7:
+            out.extend(["CMD:MODE:INSPECT", rng.choice(out[:3]), "CMD:MODE:RECEIVE"])
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     state = Path(config["storage"]["path"])
     if args.fresh and state.exists():
         shutil.rmtree(state)
+    host, port = config["mqtt"]["host"], int(config["mqtt"].get("port", 1883))
+    broker = None if _listening(host, port) else _start_broker(port)
+    site = config["device"]["site"]
+    central: Central | None = None
+    if _listening(host, port):
+        central = Central(host, port, site, persistent=False)
+        central.generate(args.returns)
+        print(f"demo: central system with {args.returns} expected returns (manifest version {central.version})",
+              file=sys.stderr)  # fmt: skip
     sims: list[tuple[str, subprocess.Popen[str]]] = []
     for scanner in config.get("scanners", []):
         if scanner["type"] == "serial":
@@ -52,57 +119,81 @@ def run(args: argparse.Namespace) -> int:
                     _spawn_sim("hid-scanner", "--fifo", scanner["device"], "--keymap", keymap, "--rate", "0"),
                 )
             )
-    agent_cmd = [sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config]
-    agent = subprocess.Popen(agent_cmd)
+    agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
     print(f"demo: agent pid {agent.pid}, {len(sims)} simulated scanners; Ctrl-C to stop", file=sys.stderr)
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(10.0):
+            if central is not None:
+                print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+
+    threading.Thread(target=report, daemon=True).start()
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.duration if args.duration else None
-    payloads = demo_payloads(rng)
-    i = 0
+    typed = 0
     try:
-        time.sleep(1.0)
+        time.sleep(1.5)
         while deadline is None or time.monotonic() < deadline:
-            if agent.poll() is not None:
-                print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
-                return 1
-            kind, sim = sims[i % len(sims)]
-            line = payloads[i % len(payloads)]
-            if i and i % 17 == 0 and kind == "serial":
-                line = "!noise"
-            elif i and i % 41 == 0:
-                line = "!hangup 2" if kind == "serial" else "!unplug 2"
-            assert sim.stdin is not None
-            sim.stdin.write(line + "\n")
-            sim.stdin.flush()
-            i += 1
-            time.sleep(args.interval)
+            for payload in _stream(central, rng):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if agent.poll() is not None:
+                    print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
+                    return 1
+                kind, sim = sims[typed % len(sims)]
+                line = payload
+                if typed and typed % 17 == 0 and kind == "serial":
+                    line = "!noise"
+                elif typed and typed % 61 == 0:
+                    line = "!hangup 2" if kind == "serial" else "!unplug 2"
+                assert sim.stdin is not None
+                sim.stdin.write(line + "\n")
+                sim.stdin.flush()
+                typed += 1
+                time.sleep(args.interval)
     except KeyboardInterrupt:
         pass
     finally:
-        for _, sim in sims:
-            with contextlib.suppress(OSError):
-                if sim.stdin:
-                    sim.stdin.close()
-            sim.terminate()
-        if agent.poll() is None:
-            agent.send_signal(signal.SIGTERM)
-            try:
-                agent.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-        for _, sim in sims:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                sim.wait(timeout=5)
-    print(f"demo: typed {i} payloads; agent exit status {agent.returncode}", file=sys.stderr)
+        stop.set()
+        _finish(agent, sims, central, broker)
+    print(f"demo: typed {typed} payloads; agent exit status {agent.returncode}", file=sys.stderr)
     return 0 if agent.returncode == 0 else 1
+
+
+def _finish(
+    agent: subprocess.Popen[Any], sims: list[tuple[str, subprocess.Popen[str]]], central: Central | None,
+    broker: subprocess.Popen[bytes] | None,
+) -> None:  # fmt: skip
+    for _, sim in sims:
+        with contextlib.suppress(OSError):
+            if sim.stdin:
+                sim.stdin.close()
+        sim.terminate()
+    if agent.poll() is None:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+    for _, sim in sims:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sim.wait(timeout=5)
+    if central is not None:
+        print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+        central.close()
+    if broker is not None:
+        broker.terminate()
+        broker.wait(timeout=10)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", default=os.environ.get("EDGE_DEMO_CONFIG", "config/demo.yaml"))
-    p.add_argument("--interval", type=float, default=1.5, help="seconds between payloads")
+    p.add_argument("--interval", type=float, default=1.2, help="seconds between payloads")
     p.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)"
     )
+    p.add_argument("--returns", type=int, default=200, help="expected returns in the central's manifest")
     p.add_argument("--fresh", action="store_true", help="delete the demo's storage first")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=run)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import random
 
 GS = "\x1d"
 DEMO_KEY_ID = "K1"
@@ -40,21 +39,3 @@ def s10(serial: int, service: str = "RR", country: str = "SE") -> str:
 
 def gs1_128_sscc(serial: int, postal: str = "00180") -> str:
     return f"]C100{sscc(serial)}{GS}420{postal}"
-
-
-def demo_payloads(rng: random.Random) -> list[str]:
-    """A mix a dock sees: signed labels, SSCCs, S10 and UPS numbers, bad reads, mode changes."""
-    out: list[str] = []
-    for i in range(1, 11):
-        n = rng.randint(100000, 999999)
-        out.append(ret1_label(f"R{n}", f"SO-{n + 7}"))
-        out.append(gs1_128_sscc(n))
-        out.append(s10(n * 10 + i))
-        if i % 3 == 0:
-            out.append(s10(n)[:-3] + "0SE" if s10(n)[10] != "0" else s10(n)[:-3] + "1SE")  # bad check digit
-        if i % 4 == 0:
-            forged = ret1_label(f"R{n}", "SO-1")
-            out.append(forged[:-1] + ("A" if forged[-1] != "A" else "B"))
-        if i == 5:
-            out.extend(["CMD:MODE:INSPECT", "1Z5R89390357567127", "CMD:MODE:RECEIVE"])
-    return out

@@ -19,3 +19,12 @@ def decoder() -> Decoder:
 def sim_cmd(*args: str) -> list[str]:
     """The simulators run as real processes, as an operator would start them."""
     return [sys.executable, "-m", "simulators", *args]
+
+
+@pytest.fixture
+def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tests.broker import Broker
+
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.close()

@@ -1,4 +1,4 @@
-"""The README's demo command, shortened: simulators + agent, scans decoded, clean stop."""
+"""The README's demo command, shortened: broker + central + simulators + agent, clean stop."""
 
 from __future__ import annotations
 
@@ -6,23 +6,31 @@ import json
 import subprocess
 from pathlib import Path
 
+from tests.broker import free_port
 from tests.conftest import ROOT, sim_cmd
 
 
-def test_demo_runs_scanners_and_agent(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there: the demo starts its own Mosquitto
     config = (ROOT / "config" / "demo.yaml").read_text().replace("/tmp/edge-demo", str(tmp_path))
-    config += "\n"
+    config = config.replace("port: 1883", f"port: {port}").replace("format: auto", "format: json")
     path = tmp_path / "demo.yaml"
-    path.write_text(config.replace("format: auto", "format: json"))
+    path.write_text(config)
     result = subprocess.run(
-        sim_cmd("demo", "-c", str(path), "--duration", "6", "--interval", "0.25", "--fresh"),
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        sim_cmd("demo", "-c", str(path), "--duration", "8", "--interval", "0.2", "--fresh"),
+        capture_output=True, text=True, timeout=90, cwd=ROOT,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
-    scans = [r for r in records if r["event"] == "scan.decoded"]
+    scans = [r for r in records if r["event"] == "scan.stored"]
     assert len(scans) >= 10
     assert {s["scanner"] for s in scans} == {"s1", "s2"}
-    assert {"return_label", "gs1", "tracking"} <= {s["kind"] for s in scans}
-    assert any(not s["valid"] for s in scans)  # the demo includes bad reads
+    outcomes = {s["outcome"] for s in scans}
+    assert {"expected", "unknown"} <= outcomes, outcomes
+    assert any(s["order_number"] for s in scans if s["outcome"] == "expected")
+    assert any(r["event"] == "manifest.applied" for r in records)
     assert records[-1]["event"] == "agent.stopped"
+    assert "started mosquitto" in result.stderr and "central received" in result.stderr
+    final = [line for line in result.stderr.splitlines() if line.startswith("demo: central received")][-1]
+    report = json.loads(final.split("received ", 1)[1])["dock-07"]
+    assert report["missing"] == [] and report["unique"] >= len(scans) - 2

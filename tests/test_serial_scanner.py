@@ -141,7 +141,7 @@ log: {{format: json}}
             break
         record = json.loads(line)
         assert "component" in record
-        if record["event"] == "scan.decoded":
+        if record["event"] == "scan.stored":
             seen[record["scanner"]] = record
     agent.send_signal(signal.SIGTERM)
     rest = agent.communicate(timeout=20)[1]
@@ -149,6 +149,7 @@ log: {{format: json}}
     hid_sim.wait(timeout=10)
     assert agent.returncode == 0
     assert "agent.stopped" in rest
-    assert seen["s1"]["kind"] == "return_label" and seen["s1"]["valid"] is True
-    assert seen["s1"]["keys"] == {"return_id": "R42", "order_number": "SO-42"}
+    assert seen["s1"]["kind"] == "return_label" and seen["s1"]["valid"] is True and seen["s1"]["raw"] == label
+    assert seen["s1"]["outcome"] == "unknown"  # signed and valid, but no manifest here
     assert seen["s2"]["kind"] == "gs1" and seen["s2"]["raw"] == gs1_128_sscc(7)
+    assert {seen["s1"]["seq"], seen["s2"]["seq"]} == {1, 2}

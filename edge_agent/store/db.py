@@ -25,7 +25,6 @@ AGENT_MIGRATIONS: Sequence[str] = (
         sent_at REAL
     );
     CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
-    CREATE INDEX outbox_sent_at ON outbox(sent_at) WHERE sent_at IS NOT NULL;
     CREATE TABLE scans(
         seq INTEGER PRIMARY KEY,
         event_id TEXT NOT NULL UNIQUE,

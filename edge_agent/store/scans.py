@@ -136,7 +136,7 @@ class ScanRecorder:
             "decoded": decoded,
             "outcome": outcome,
             "return": ret,
-            # Time to the start of this commit. `set_latency` replaces it with the time to the
+            # Time to the start of this commit. `after_commit` replaces it with the time to the
             # commit's end (the fsync included) before the row may be published.
             "latency_us": (time.monotonic_ns() - scan.t_last_byte_ns) // 1000,
         }
@@ -165,17 +165,20 @@ class ScanRecorder:
         )
         return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload)
 
-    def set_latency(self, conn: sqlite3.Connection, fixes: list[tuple[int, int, int]]) -> None:
-        """Store the measured latency (to the end of the commit) of scans already committed:
-        (seq, outbox_id, latency_us)."""
-        for seq, outbox_id, latency in fixes:
-            conn.execute("UPDATE scans SET latency_us = ?, payload = json_set(payload, '$.latency_us', ?) WHERE seq = ?",
-                         (latency, latency, seq))  # fmt: skip
-            conn.execute(
-                "UPDATE outbox SET payload = CAST(json_set(CAST(payload AS TEXT), '$.latency_us', ?) AS BLOB),"
-                " ready = 1 WHERE id = ? AND ready = 0",
-                (latency, outbox_id),
-            )
+    @staticmethod
+    def after_commit(
+        conn: sqlite3.Connection, record: ScanRecord, committed_ns: int, t_last_byte_ns: int
+    ) -> None:
+        """Store the latency measured to the end of the scan's commit, and release the event to
+        the publisher (`ready`); run by the writer right after that commit."""
+        latency = (committed_ns - t_last_byte_ns) // 1000
+        conn.execute("UPDATE scans SET latency_us = ?, payload = json_set(payload, '$.latency_us', ?) WHERE seq = ?",
+                     (latency, latency, record.seq))  # fmt: skip
+        conn.execute(
+            "UPDATE outbox SET payload = CAST(json_set(CAST(payload AS TEXT), '$.latency_us', ?) AS BLOB),"
+            " ready = 1 WHERE id = ? AND ready = 0",
+            (latency, record.outbox_id),
+        )
 
     def close(self) -> None:
         if self._manifest is not None:

@@ -6,6 +6,10 @@ SAVEPOINT within one transaction, and commits once. A function that raises is ro
 and its caller gets the exception; a failed COMMIT (disk full) fails every caller of the group.
 A lone scan is committed at once: grouping only ever takes what is already waiting, so it never
 adds latency. Results carry `committed_ns`, the monotonic time the COMMIT returned.
+
+An item may bring an `after` function, run once its commit returned, with its value and that
+time, in a second transaction of the same group (scans store their measured latency this way).
+Callers are answered after both.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class _Item:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    after: Callable[[sqlite3.Connection, Any, int], None] | None = None
 
 
 class Writer:
@@ -61,10 +66,14 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Committed[T]:
+    async def submit(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        after: Callable[[sqlite3.Connection, T, int], None] | None = None,
+    ) -> Committed[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Committed[T]] = loop.create_future()
-        self._queue.put(_Item(fn, future, loop))
+        self._queue.put(_Item(fn, future, loop, after))
         return await future
 
     def _main(self) -> None:
@@ -120,6 +129,20 @@ class Writer:
         done = time.monotonic_ns()
         self.commits += 1
         self.items += len(batch)
+        follow_up = [
+            (item, value) for item, (ok, value) in zip(batch, results, strict=True) if ok and item.after
+        ]
+        if follow_up:
+            try:
+                conn.execute("BEGIN")
+                for item, value in follow_up:
+                    assert item.after is not None
+                    item.after(conn, value, done)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                # the first commit holds the data; what `after` adds is recovered at start-up
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
         for item, (ok, value) in zip(batch, results, strict=True):
             item.loop.call_soon_threadsafe(_settle, item.future, ok, value, done)
 

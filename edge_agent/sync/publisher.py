@@ -1,27 +1,39 @@
 """Delivers the outbox to the broker: QoS 1, in id (and so seq) order, a bounded window in flight.
 
-Theory of operation: while the link is up, the publisher reads the next unsent rows after the
-last one it handed to paho and publishes them until `window` are unacknowledged. Each PUBACK
-moves a row id from `inflight` to `acked`; acked ids are marked sent in storage in batches (they
-share commits with scans). When the link drops, nothing in flight is trusted: the next
-connection starts again from the first row not yet acknowledged, in order. So a row is sent at
-least once, an unacknowledged one again after a reconnect, and never out of order. Sent rows are
-pruned after the retention period.
+Theory of operation: while the link is up, the event loop keeps a buffer of the next unsent rows
+(read in pages, off the loop). Rows are handed to paho in buffer order, at most `window` of them
+unacknowledged. Handing over happens where it is cheapest: from the event loop when rows arrive
+in an idle buffer, and from paho's own network thread right after each PUBACK (no thread hop
+per message, which would halve a backlog drain). One pumper at a time (`_pumping`) keeps the
+order; neither thread holds our lock while it calls into paho, so the two locks cannot deadlock.
+
+PUBACKs come in publish order for QoS 1 on one connection (MQTT 4.6); each one retires the
+oldest row in flight. Acknowledged ids go to the event loop in batches and are marked sent in
+storage (sharing commits with scans). When the link drops, nothing in flight or buffered is
+trusted: the next connection starts again from the first row not yet acknowledged, in order. So
+a row is sent at least once, an unacknowledged one again after a reconnect, never out of order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import deque
 
 import structlog
 
 from edge_agent.store import outbox
+from edge_agent.store.outbox import OutboxRow
 from edge_agent.store.reader import Reader
 from edge_agent.store.writer import Writer
 from edge_agent.sync.link import MqttLink, NotConnected
 
 PRUNE_EVERY_S = 600.0
+PAGE = 5000
+ACK_POLL_BUSY_S = 0.005
+MARK_EVERY_S = 0.05
+ACK_POLL_IDLE_S = 0.05
 
 
 class OutboxPublisher:
@@ -34,8 +46,16 @@ class OutboxPublisher:
         self._writer = writer
         self._retention_s = retention_s
         self._window = window
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-        self._inflight: dict[int, int] = {}
+        # shared with paho's thread, under _lock
+        self._lock = threading.Lock()
+        self._buffer: deque[OutboxRow] = deque()
+        self._inflight: deque[tuple[int, int]] = deque()  # (mid, row id), in publish order
+        self._early: set[int] = set()  # PUBACKs that beat the recording of their mid
+        self._pumping = False
+        self._acked_out: list[int] = []
+        # event loop only
         self._acked: set[int] = set()
         self._to_mark: list[int] = []
         self._after = 0
@@ -46,28 +66,95 @@ class OutboxPublisher:
         self._log = structlog.get_logger("edge_agent.sync").bind(component="outbox")
 
     def wake(self) -> None:
+        """New rows may be ready."""
         self._wake.set()
 
     def on_connected(self) -> None:
         """A new connection: resend from the first row the broker has not acknowledged."""
-        self._generation += 1
-        self._inflight.clear()
+        with self._lock:
+            self._generation += 1
+            self._inflight.clear()
+            self._buffer.clear()
+            self._early.clear()
         self._after = 0
         self._wake.set()
 
-    def on_puback(self, mid: int) -> None:
-        row_id = self._inflight.pop(mid, None)
-        if row_id is None:
-            return
-        self.acked_total += 1
-        self._acked.add(row_id)
-        self._to_mark.append(row_id)
+    # --- either thread ---------------------------------------------------------------------
+    def _pump(self) -> None:
+        while True:
+            with self._lock:
+                if self._pumping or not self._buffer or len(self._inflight) >= self._window:
+                    return
+                self._pumping = True
+                generation = self._generation
+                row = self._buffer.popleft()
+            try:
+                mid = self._link.publish(row.topic, row.payload, row.qos, row.retain, row.correlation)
+            except NotConnected:
+                with self._lock:
+                    if generation == self._generation:
+                        self._buffer.appendleft(row)
+                    self._pumping = False
+                return
+            with self._lock:
+                self._pumping = False
+                if generation != self._generation:
+                    return
+                self.published += 1
+                if mid in self._early:
+                    self._early.discard(mid)
+                    self._retire(row.id)
+                else:
+                    self._inflight.append((mid, row.id))
+
+    def _retire(self, row_id: int) -> None:
+        """Under _lock: a row the broker acknowledged; `_collect` picks it up in the event loop.
+        (No wake-up per PUBACK: a syscall and a GIL hand-over per message would slow a drain.)"""
+        self._acked_out.append(row_id)
+
+    # --- paho's thread ---------------------------------------------------------------------
+    def puback(self, mid: int) -> None:
+        with self._lock:
+            if self._inflight and self._inflight[0][0] == mid:
+                self._retire(self._inflight.popleft()[1])
+            else:
+                for i, (m, row_id) in enumerate(self._inflight):
+                    if m == mid:
+                        del self._inflight[i]
+                        self._retire(row_id)
+                        break
+                else:
+                    self._early.add(mid)
+        self._pump()
+
+    # --- event loop ------------------------------------------------------------------------
+    def _take_acks(self) -> bool:
+        """Move acknowledged ids to the marker; True while anything is still in flight."""
+        with self._lock:
+            ids, self._acked_out = self._acked_out, []
+            low = len(self._buffer) < PAGE // 2
+            busy = bool(self._inflight)
+        if not ids:
+            return busy
+        self.acked_total += len(ids)
+        self._acked.update(ids)
+        self._to_mark.extend(ids)
         if self._marker is None or self._marker.done():
             self._marker = asyncio.create_task(self._mark(), name="outbox-mark-sent")
-        self._wake.set()
+        if low:
+            self._wake.set()
+        return busy
+
+    async def _collect(self) -> None:
+        while True:
+            busy = self._take_acks()
+            await asyncio.sleep(ACK_POLL_BUSY_S if busy else ACK_POLL_IDLE_S)
 
     async def _mark(self) -> None:
+        # At most one commit per MARK_EVERY_S: a drain marks thousands of rows per commit instead
+        # of a few; a crash in between only means those rows are sent again (exact re-sends).
         while self._to_mark:
+            await asyncio.sleep(MARK_EVERY_S)
             ids, self._to_mark = self._to_mark, []
             try:
                 await self._writer.submit(lambda conn: outbox.mark_sent(conn, ids))  # noqa: B023 (awaited here)
@@ -79,9 +166,14 @@ class OutboxPublisher:
             self._acked.difference_update(ids)
 
     async def start(self) -> None:
-        pass
+        self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._collect(), name="outbox-acks")
+            group.create_task(self._feed(), name="outbox-feed")
+
+    async def _feed(self) -> None:
         last_prune = 0.0
         while True:
             if time.monotonic() - last_prune > PRUNE_EVERY_S:
@@ -90,29 +182,26 @@ class OutboxPublisher:
                 if removed:
                     self._log.info("outbox.pruned", rows=removed)
             await self._link.connected.wait()
-            room = self._window - len(self._inflight)
-            if room <= 0:
+            self._wake.clear()
+            with self._lock:
+                buffered = len(self._buffer)
+            fetched = PAGE  # when the buffer is full enough we did not read; assume there is more
+            if buffered < PAGE // 2:
+                generation, after = self._generation, self._after
+                rows = await self._reader.read(lambda c: outbox.fetch_unsent(c, after, PAGE))  # noqa: B023
+                with self._lock:
+                    if generation != self._generation:
+                        continue  # the connection changed while we read: start over from its beginning
+                    skip = self._acked.union(row_id for _, row_id in self._inflight)
+                    self._buffer.extend(row for row in rows if row.id not in skip)
+                if rows:
+                    self._after = rows[-1].id
+                fetched = len(rows)
+            self._pump()
+            if fetched < PAGE or buffered >= PAGE // 2:
                 await self._sleep()
-                continue
-            generation, after, limit = self._generation, self._after, room + len(self._acked)
-            rows = await self._reader.read(lambda c: outbox.fetch_unsent(c, after, limit))  # noqa: B023 (awaited here)
-            if generation != self._generation:
-                continue  # the connection changed while we read: start over from its beginning
-            rows = [r for r in rows if r.id not in self._acked][:room]
-            if not rows:
-                await self._sleep()
-                continue
-            for row in rows:
-                try:
-                    mid = self._link.publish(row.topic, row.payload, row.qos, row.retain, row.correlation)
-                except NotConnected:
-                    break
-                self._inflight[mid] = row.id
-                self._after = row.id
-                self.published += 1
 
     async def _sleep(self) -> None:
-        self._wake.clear()
         try:
             async with asyncio.timeout(1.0):
                 await self._wake.wait()

@@ -1,0 +1,286 @@
+"""A simulated central returns system over the real broker.
+
+It generates a manifest of returns (each with its signed RET1 label, an SSCC and an S10
+tracking number), serves it as a chunked snapshot when an agent asks (`manifest/request`) and
+on demand, publishes deltas, sends commands and prints their replies, and records every scan
+event: per device it reports how many arrived, duplicates (the same event_id again), conflicts
+(one seq with two event_ids), seqs missing, and arrivals out of order.
+
+    edge-sim central --port 1883 --site hel1 --returns 1000 --labels-out labels.txt
+
+Stdin, one command per line: `cmd DEVICE NAME [JSON-ARGS]`, `snapshot`, `delta N`, `report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from simulators.samples import DEMO_KEY, DEMO_KEY_ID, GS, ret1_label, s10, sscc
+
+
+def emit(event: str, **fields: object) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def make_return(i: int) -> dict[str, Any]:
+    return {
+        "return_id": f"R{i:07d}",
+        "order_number": f"SO-{i + 500000}",
+        "keys": {"tracking_number": s10(i % 100_000_000, "RR", "FI"), "sscc": sscc(i)},
+        "customer": {"name": f"Customer {i}"},
+        "items": [{"sku": f"SKU-{i % 97}", "name": f"Item {i % 97}", "qty": 1 + i % 3}],
+    }
+
+
+def labels_of(ret: dict[str, Any], key_id: str = DEMO_KEY_ID, key: bytes = DEMO_KEY) -> list[str]:
+    """What a worker may scan for this return: its RET1 QR, its SSCC label, its S10 label."""
+    return [
+        ret1_label(ret["return_id"], ret["order_number"], key_id, key),
+        f"]C100{ret['keys']['sscc']}{GS}42000180",
+        ret["keys"]["tracking_number"],
+    ]
+
+
+def snapshot_messages(
+    version: int, returns: list[dict[str, Any]] | Iterator[dict[str, Any]], total: int, chunk_size: int
+) -> Iterator[bytes]:
+    chunks = max(1, -(-total // chunk_size))
+    batch: list[dict[str, Any]] = []
+    n = 0
+    for ret in returns:
+        batch.append(ret)
+        if len(batch) == chunk_size:
+            n += 1
+            yield json.dumps({"version": version, "base_version": None, "chunk": n, "chunks": chunks,
+                              "upserts": batch, "deletes": []}).encode()  # fmt: skip
+            batch = []
+    if batch or n == 0:
+        n += 1
+        yield json.dumps({"version": version, "base_version": None, "chunk": n, "chunks": chunks,
+                          "upserts": batch, "deletes": []}).encode()  # fmt: skip
+
+
+@dataclass
+class DeviceLog:
+    seqs: list[int] = field(default_factory=list)
+    by_seq: dict[int, str] = field(default_factory=dict)
+    event_ids: dict[str, bytes] = field(default_factory=dict)
+    duplicates: int = 0
+    inexact_duplicates: int = 0
+    conflicts: int = 0
+    out_of_order: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, payload: bytes) -> None:
+        event = json.loads(payload)
+        seq, event_id = event["seq"], event["event_id"]
+        if event_id in self.event_ids:
+            self.duplicates += 1
+            if self.event_ids[event_id] != payload:
+                self.inexact_duplicates += 1
+            return
+        self.event_ids[event_id] = payload
+        if seq in self.by_seq and self.by_seq[seq] != event_id:
+            self.conflicts += 1
+        self.by_seq[seq] = event_id
+        if self.seqs and seq < self.seqs[-1]:
+            self.out_of_order += 1
+        self.seqs.append(seq)
+        self.events.append(event)
+
+    def missing(self) -> list[int]:
+        if not self.by_seq:
+            return []
+        return sorted(set(range(1, max(self.by_seq) + 1)) - set(self.by_seq))
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "unique": len(self.by_seq),
+            "max_seq": max(self.by_seq) if self.by_seq else 0,
+            "duplicates": self.duplicates,
+            "inexact_duplicates": self.inexact_duplicates,
+            "conflicts": self.conflicts,
+            "out_of_order": self.out_of_order,
+            "missing": self.missing()[:100],
+        }
+
+
+class Central:
+    """The central system's side of the contract, usable in-process by tests and benchmarks."""
+
+    def __init__(
+        self, host: str, port: int, site: str, client_id: str | None = None, persistent: bool = True
+    ) -> None:
+        self.site = site
+        self.version = 0
+        self.returns: list[dict[str, Any]] = []
+        self.chunk_size = 2000
+        self.devices: dict[str, DeviceLog] = {}
+        self.messages: list[tuple[str, bytes]] = []
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.states: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, int | None]] = []
+        self.serve_requests = True
+        self._lock = threading.Lock()
+        self._reply_topic = f"central/{site}/{uuid.uuid4().hex[:8]}/replies"
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"central-{site}-{uuid.uuid4().hex[:6]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )  # fmt: skip
+        self.client.reconnect_delay_set(1, 2)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600 if persistent else 0
+        self.client.connect(host, port, 30, clean_start=not persistent, properties=props)
+        self.client.loop_start()
+        if not self.connected.wait(10):
+            raise TimeoutError("central: no CONNACK")
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        root = f"dock/v1/{self.site}/+"
+        client.subscribe([(f"{root}/event/#", 1), (f"{root}/state", 1), (f"{root}/manifest/request", 1),
+                          (f"{root}/config/reported", 1), (f"{root}/cmd/+/reply", 1), (f"{root}/printer/+/status", 1),
+                          (self._reply_topic, 1)])  # fmt: skip
+        self.connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            if msg.topic == self._reply_topic or msg.topic.endswith("/reply"):
+                reply = json.loads(msg.payload)
+                self.replies[str(reply.get("request_id"))] = reply
+            elif len(parts) >= 6 and parts[4:6] == ["event", "scan"]:
+                self.devices.setdefault(parts[3], DeviceLog()).add(bytes(msg.payload))
+            elif len(parts) == 5 and parts[4] == "state" and msg.payload:
+                self.states[parts[3]] = json.loads(msg.payload)
+            elif parts[4:6] == ["manifest", "request"]:
+                have = json.loads(msg.payload).get("have_version")
+                self.requests.append((parts[3], have))
+                if self.serve_requests and self.returns:
+                    threading.Thread(target=self.publish_snapshot, daemon=True).start()
+
+    # --- manifest ----------------------------------------------------------------------
+    def generate(self, n: int, start: int = 1) -> None:
+        self.returns = [make_return(i) for i in range(start, start + n)]
+        self.version += 1
+
+    def publish_snapshot(self, version: int | None = None) -> int:
+        version = version or self.version
+        sent = 0
+        for body in snapshot_messages(version, self.returns, len(self.returns), self.chunk_size):
+            self.client.publish(f"dock/v1/{self.site}/manifest", body, qos=1).wait_for_publish(30)
+            sent += 1
+        return sent
+
+    def publish_delta(self, upserts: list[dict[str, Any]], deletes: list[str] | None = None) -> int:
+        base = self.version
+        self.version += 1
+        body = {"version": self.version, "base_version": base, "chunk": 1, "chunks": 1,
+                "upserts": upserts, "deletes": deletes or []}  # fmt: skip
+        self.client.publish(f"dock/v1/{self.site}/manifest", json.dumps(body), qos=1).wait_for_publish(30)
+        return self.version
+
+    # --- commands ---------------------------------------------------------------------------
+    def command(self, device: str, name: str, args: dict[str, Any] | None = None, timeout: float = 10.0,
+                use_response_topic: bool = True) -> dict[str, Any]:  # fmt: skip
+        request_id = uuid.uuid4().hex
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if use_response_topic:
+            props.ResponseTopic = self._reply_topic
+            props.CorrelationData = request_id.encode()
+        body = json.dumps({"request_id": request_id, "args": args or {}})
+        self.client.publish(f"dock/v1/{self.site}/{device}/cmd/{name}", body, qos=1, properties=props)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if request_id in self.replies:
+                    return self.replies.pop(request_id)
+            time.sleep(0.01)
+        raise TimeoutError(f"no reply to {name} from {device}")
+
+    def report(self) -> dict[str, Any]:
+        with self._lock:
+            return {device: log.report() for device, log in self.devices.items()}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    central = Central(args.host, args.port, args.site, client_id=f"central-{args.site}")
+    central.chunk_size = args.chunk
+    if args.returns:
+        central.generate(args.returns)
+        emit("manifest", version=central.version, returns=len(central.returns))
+        if args.labels_out:
+            rng = random.Random(args.seed)
+            with open(args.labels_out, "w", encoding="utf-8") as fh:
+                for ret in central.returns:
+                    fh.write(rng.choice(labels_of(ret)) + "\n")
+        if args.publish:
+            emit("snapshot", chunks=central.publish_snapshot())
+
+    def reporter() -> None:
+        while True:
+            time.sleep(args.report_every)
+            emit("report", devices=central.report())
+
+    if args.report_every:
+        threading.Thread(target=reporter, daemon=True).start()
+    try:
+        for line in sys.stdin if not args.duration else []:
+            words = line.split(maxsplit=3)
+            if not words:
+                continue
+            if words[0] == "cmd" and len(words) >= 3:
+                cmd_args = json.loads(words[3]) if len(words) > 3 else {}
+                try:
+                    emit("reply", reply=central.command(words[1], words[2], cmd_args))
+                except TimeoutError as exc:
+                    emit("error", message=str(exc))
+            elif words[0] == "snapshot":
+                emit("snapshot", chunks=central.publish_snapshot())
+            elif words[0] == "report":
+                emit("report", devices=central.report())
+            else:
+                emit("error", message=f"unknown command {words[0]!r}")
+        if args.duration:
+            time.sleep(args.duration)
+    except KeyboardInterrupt:
+        pass
+    emit("report", devices=central.report())
+    central.close()
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--site", default="hel1")
+    p.add_argument("--returns", type=int, default=0, help="generate this many expected returns")
+    p.add_argument("--chunk", type=int, default=2000, help="returns per snapshot chunk")
+    p.add_argument("--publish", action="store_true", help="publish the snapshot at start")
+    p.add_argument("--labels-out", help="write one scannable label per return to this file")
+    p.add_argument("--report-every", type=float, default=0.0, help="seconds between reports (0: at the end)")
+    p.add_argument("--duration", type=float, default=0.0, help="run this long, ignoring stdin (0: until EOF)")
+    p.add_argument("--seed", type=int, default=3)
+    p.set_defaults(func=run)

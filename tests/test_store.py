@@ -1,0 +1,131 @@
+"""Storage units on real SQLite files: group commit, outbox order, manifest application, overlay merge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from edge_agent.errors import ConfigError
+from edge_agent.store import manifest, outbox
+from edge_agent.store.db import open_agent_db, open_manifest_db
+from edge_agent.store.writer import Writer
+from edge_agent.sync.desired import deep_merge, effective_config
+from edge_agent.sync.models import ManifestMessage
+
+
+def test_group_commit_shares_commits_under_a_burst_and_isolates_failures(tmp_path: Path) -> None:
+    async def main() -> Writer:
+        writer = Writer(lambda: open_agent_db(tmp_path), "w")
+        writer.start()
+
+        def add(i: int):  # type: ignore[no-untyped-def]
+            def fn(conn: sqlite3.Connection) -> int:
+                if i == 13:
+                    raise ValueError("bad item")
+                return outbox.enqueue(conn, "t/x", str(i).encode())
+
+            return fn
+
+        results = await asyncio.gather(*(writer.submit(add(i)) for i in range(200)), return_exceptions=True)
+        assert isinstance(results[13], ValueError)
+        ok = [r for r in results if not isinstance(r, BaseException)]
+        assert len(ok) == 199
+        lone = await writer.submit(add(500))  # alone: committed at once, not held back
+        assert lone.value > 0
+        writer.stop()
+        return writer
+
+    writer = asyncio.run(main())
+    assert writer.commits < 100  # the burst shared commits
+    conn = sqlite3.connect(tmp_path / "agent.db")
+    payloads = [bytes(r[0]).decode() for r in conn.execute("SELECT payload FROM outbox ORDER BY id")]
+    assert "13" not in payloads and len(payloads) == 200
+
+
+def test_outbox_stops_at_the_first_row_not_ready(tmp_path: Path) -> None:
+    conn = open_agent_db(tmp_path)
+    a = outbox.enqueue(conn, "t/a", b"a")
+    b = outbox.enqueue(conn, "t/b", b"b", ready=False)
+    outbox.enqueue(conn, "t/c", b"c")
+    assert [r.id for r in outbox.fetch_unsent(conn, 0, 10)] == [a]
+    assert outbox.release_unready(conn) == 1
+    assert [r.topic for r in outbox.fetch_unsent(conn, 0, 10)] == ["t/a", "t/b", "t/c"]
+    outbox.mark_sent(conn, [a, b])
+    assert outbox.depth(conn)[0] == 1
+    with pytest.raises(ValueError, match="wildcard"):
+        outbox.enqueue(conn, "t/+/x", b"")
+
+
+def _msg(
+    version: int, base: int | None, chunk: int = 1, chunks: int = 1, ids: range = range(0), deletes=()
+) -> ManifestMessage:  # type: ignore[no-untyped-def]
+    return ManifestMessage.model_validate({
+        "version": version, "base_version": base, "chunk": chunk, "chunks": chunks, "deletes": list(deletes),
+        "upserts": [{"return_id": f"R{i}", "order_number": f"SO-{i}", "keys": {"sscc": f"S{i}"}} for i in ids],
+    })  # fmt: skip
+
+
+def _ids(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(f"SELECT return_id FROM {manifest.active_table(conn)}")}
+
+
+def test_snapshot_chunks_out_of_order_and_repeated_flip_once(tmp_path: Path) -> None:
+    conn = open_manifest_db(tmp_path)
+    assert manifest.apply(conn, _msg(5, None, 2, 3, range(10, 20))).status == "chunk_staged"
+    assert manifest.apply(conn, _msg(5, None, 2, 3, range(10, 20))).status == "ignored"  # redelivered
+    assert _ids(conn) == set() and manifest.version(conn) == 0  # nothing visible yet
+    assert manifest.apply(conn, _msg(5, None, 1, 3, range(0, 10))).status == "chunk_staged"
+    done = manifest.apply(conn, _msg(5, None, 3, 3, range(20, 25)))
+    assert done.status == "snapshot_applied" and done.version == 5 and done.rows == 25
+    assert _ids(conn) == {f"R{i}" for i in range(25)}
+    # a newer snapshot replaces the whole manifest
+    manifest.apply(conn, _msg(6, None, 1, 1, range(100, 102)))
+    assert _ids(conn) == {"R100", "R101"} and manifest.version(conn) == 6
+    assert manifest.apply(conn, _msg(6, None, 1, 1, range(0, 1))).status == "ignored"  # old news
+
+
+def test_a_newer_snapshot_restarts_staging(tmp_path: Path) -> None:
+    conn = open_manifest_db(tmp_path)
+    manifest.apply(conn, _msg(3, None, 1, 2, range(0, 5)))
+    manifest.apply(conn, _msg(4, None, 1, 2, range(50, 55)))
+    assert manifest.apply(conn, _msg(3, None, 2, 2, range(5, 10))).status == "ignored"
+    assert manifest.apply(conn, _msg(4, None, 2, 2, range(55, 60))).status == "snapshot_applied"
+    assert _ids(conn) == {f"R{i}" for i in range(50, 60)}
+
+
+def test_deltas_in_step_chunked_and_out_of_step(tmp_path: Path) -> None:
+    conn = open_manifest_db(tmp_path)
+    manifest.apply(conn, _msg(1, None, ids=range(0, 3)))
+    assert manifest.apply(conn, _msg(3, 2, ids=range(9, 10))).status == "out_of_step"
+    assert manifest.apply(conn, _msg(2, 1, 1, 2, range(3, 4))).status == "chunk_staged"
+    assert manifest.version(conn) == 1
+    out = manifest.apply(conn, _msg(2, 1, 2, 2, range(4, 5), deletes=["R0"]))
+    assert out.status == "applied" and out.version == 2
+    assert _ids(conn) == {"R1", "R2", "R3", "R4"}
+    assert manifest.apply(conn, _msg(2, 1, ids=range(7, 8))).status == "ignored"
+    manifest.drop_version(conn)
+    assert manifest.version(conn) == 0 and _ids(conn) == {"R1", "R2", "R3", "R4"}
+
+
+def test_manifest_parse_errors_name_the_field() -> None:
+    assert "version" in str(manifest.parse(b'{"version": "x", "base_version": null}'))
+    assert "base_version" in str(manifest.parse(b'{"version": 1}'))
+    assert isinstance(manifest.parse(b"\xff"), str)
+    assert isinstance(
+        manifest.parse(json.dumps({"version": 1, "base_version": None}).encode()), ManifestMessage
+    )
+
+
+def test_deep_merge_and_local_only_keys() -> None:
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    assert deep_merge(base, {"a": {"c": [3]}, "e": 2}) == {"a": {"b": 1, "c": [3]}, "d": 1, "e": 2}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    file = {"device": {"id": "d", "site": "s"}, "mqtt": {"host": "h"}, "storage": {"path": "/x"}}
+    assert effective_config(file, {"telemetry_interval_s": 5}).telemetry_interval_s == 5
+    with pytest.raises(ConfigError) as info:
+        effective_config(file, {"storage": {"path": "/y"}})
+    assert info.value.problems[0][0] == "storage"
