@@ -129,3 +129,24 @@ def test_deep_merge_and_local_only_keys() -> None:
     with pytest.raises(ConfigError) as info:
         effective_config(file, {"storage": {"path": "/y"}})
     assert info.value.problems[0][0] == "storage"
+
+
+def test_prune_forgets_only_what_was_delivered_long_ago(tmp_path: Path) -> None:
+    conn = open_agent_db(tmp_path)
+    old_sent = outbox.enqueue(conn, "t/a", b"a")
+    old_unsent = outbox.enqueue(conn, "t/b", b"b")
+    new_sent = outbox.enqueue(conn, "t/c", b"c")
+    outbox.mark_sent(conn, [old_sent], when=1.0)
+    outbox.mark_sent(conn, [new_sent])
+    conn.execute("UPDATE outbox SET created_at = 1.0 WHERE id IN (?, ?)", (old_sent, old_unsent))
+    for seq, oid in ((1, old_sent), (2, old_unsent)):
+        conn.execute(
+            "INSERT INTO scans(seq, event_id, scanner, mode, ts, raw, kind, valid, outcome, latency_us, payload,"
+            " outbox_id, created_at) VALUES (?, ?, 's1', 'receive', 't', 'r', 'unknown', 1, 'unknown', 1, '{}', ?, 1.0)",
+            (seq, f"e{seq}", oid),
+        )
+    removed = outbox.prune(conn, retention_s=7 * 86400)
+    assert removed == 2  # the old delivered message and its scan; never an undelivered one
+    assert [r[0] for r in conn.execute("SELECT id FROM outbox ORDER BY id")] == [old_unsent, new_sent]
+    assert [r[0] for r in conn.execute("SELECT seq FROM scans")] == [2]
+    assert outbox.id_ranges([5, 3, 4, 9, 10, 12]) == [(3, 5), (9, 10), (12, 12)]

@@ -64,10 +64,23 @@ def release_unready(conn: sqlite3.Connection) -> int:
     return conn.execute("UPDATE outbox SET ready = 1 WHERE ready = 0").rowcount
 
 
+def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of ids, as (first, last): acknowledgements come mostly in order."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(set(ids)):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
 def mark_sent(conn: sqlite3.Connection, ids: list[int], when: float | None = None) -> None:
+    # One statement per run keeps the per-row work in SQLite's C code (and off the GIL).
     stamp = time.time() if when is None else when
     conn.executemany(
-        "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL", [(stamp, i) for i in ids]
+        "UPDATE outbox SET sent_at = ? WHERE id BETWEEN ? AND ? AND sent_at IS NULL",
+        [(stamp, first, last) for first, last in id_ranges(ids)],
     )
 
 
