@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulators import central, demo, hid_scanner, serial_scanner
+from simulators import central, demo, hid_scanner, printer, serial_scanner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "hid-scanner", help="a USB HID scanner (input_event records)", description=hid_scanner.__doc__
         )
+    )
+    printer.add_arguments(
+        sub.add_parser("printer", help="a ZPL or ESC/POS printer on TCP 9100 or a pty", description=printer.__doc__)
     )
     central.add_arguments(
         sub.add_parser(

@@ -1,0 +1,58 @@
+"""Job and status I/O on a file descriptor (serial port, /dev/usb/lp0), shared by those drivers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from drivers.errors import DeviceGone
+from drivers.printers.base import PartlySent
+from drivers.printers.languages import QUERIES
+from drivers.printers.status import PrinterStatus, StatusParseError
+from drivers.scanners.fdreader import FdReader
+
+
+async def write_all(fd: int, data: bytes, what: str, timeout_s: float) -> None:
+    """Write every byte, waiting for the device to take them; PartlySent if it stops."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    try:
+        async with asyncio.timeout(timeout_s + len(data) / 5_000):
+            while view:
+                try:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                except BlockingIOError:
+                    ready: asyncio.Future[None] = loop.create_future()
+                    loop.add_writer(fd, ready.set_result, None)
+                    try:
+                        await ready
+                    finally:
+                        loop.remove_writer(fd)
+    except (OSError, TimeoutError) as exc:
+        sent = len(data) - len(view)
+        raise PartlySent(f"{what}: stopped after {sent} of {len(data)} bytes: {exc or 'timed out'}") from None
+
+
+async def query_status(fd: int, language: str, what: str, timeout_s: float) -> PrinterStatus:
+    query, make_parser = QUERIES[language]
+    reader = FdReader(fd, what)
+    parser = make_parser()
+    try:
+        await write_all(fd, query, what, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            while True:
+                chunk = await reader.read()
+                if chunk is None:
+                    continue
+                result = parser.feed(chunk)
+                if result is not None:
+                    return result
+    except TimeoutError:
+        return PrinterStatus("offline", f"no status answer within {timeout_s:g} s")
+    except StatusParseError as exc:
+        return PrinterStatus("error", f"unreadable status answer: {exc}")
+    except (PartlySent, DeviceGone, OSError) as exc:
+        return PrinterStatus("offline", str(exc))
+    finally:
+        reader.stop()

@@ -1,0 +1,150 @@
+"""Printer drivers against the printer simulator, a real process on real TCP sockets and ptys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drivers.printers import NotSent, PartlySent, printer_for
+from tests.broker import free_port
+from tests.conftest import ROOT, sim_cmd
+
+
+class SimPrinter:
+    def __init__(self, lang: str, tmp: Path, extra: tuple[str, ...] = ()) -> None:
+        self.port, self.control_port = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            sim_cmd("printer", "--lang", lang, "--port", str(self.port), "--control-port", str(self.control_port),
+                    "--jobs-dir", str(tmp / "jobs"), *extra),
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.control_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def control(self, command: str) -> dict:
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
+            s.sendall(command.encode() + b"\n")
+            return json.loads(s.makefile().readline())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def zebra(tmp_path: Path) -> Iterator[SimPrinter]:
+    sim = SimPrinter("zpl", tmp_path)
+    yield sim
+    sim.close()
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_zpl_tcp_status_follows_the_printer(zebra: SimPrinter) -> None:
+    p = printer_for("tcp", "p1", "zpl", host="127.0.0.1", port=zebra.port, timeout_s=1.0)
+    assert run(p.status()).state == "ready"
+    zebra.control("head_open on")
+    assert run(p.status()).state == "head_open"
+    zebra.control("head_open off")
+    zebra.control("paused on")
+    assert run(p.status()).state == "paused"
+    zebra.control("paused off")
+    zebra.control("paper_out on")  # this Zebra stays silent when out of paper: never "ready"
+    out = run(p.status())
+    assert out.state == "offline" and "no status answer" in out.detail
+    zebra.control("paper_out off")
+    zebra.control("garbage on")
+    assert run(p.status()).state == "error"
+    zebra.control("garbage off")
+    zebra.control("slow 2")
+    assert run(p.status()).state == "offline"
+
+
+def test_zpl_tcp_job_delivery_and_a_drop_mid_job(zebra: SimPrinter) -> None:
+    p = printer_for("tcp", "p1", "zpl", host="127.0.0.1", port=zebra.port)
+    label = b"^XA^FO50,50^A0N,40,40^FDhello^FS^XZ"
+    run(p.send(label * 3))
+    time.sleep(0.3)
+    stats = zebra.control("stats")
+    assert stats["jobs"] == 1 and stats["labels"] == 3 and stats["bytes"] == len(label) * 3
+    zebra.control("drop_next 20")
+    with pytest.raises(PartlySent):
+        run(p.send(b"x" * 2_000_000))
+    assert zebra.control("stats")["dropped"] == 1
+
+
+def test_nothing_listening_is_not_sent_and_offline() -> None:
+    p = printer_for("tcp", "p1", "zpl", host="127.0.0.1", port=free_port(), timeout_s=0.5)
+    with pytest.raises(NotSent):
+        run(p.send(b"^XA^XZ"))
+    assert run(p.status()).state == "offline"
+
+
+def test_escpos_tcp_status(tmp_path: Path) -> None:
+    sim = SimPrinter("escpos", tmp_path)
+    try:
+        p = printer_for("tcp", "p2", "escpos", host="127.0.0.1", port=sim.port, timeout_s=1.0)
+        assert run(p.status()).state == "ready"
+        sim.control("paper_out on")
+        assert run(p.status()).state == "paper_out"  # ESC/POS printers do answer when out of paper
+        sim.control("paper_out off")
+        sim.control("head_open on")
+        assert run(p.status()).state == "head_open"
+        sim.control("head_open off")
+        run(p.send(b"\x1b@hello\n\x1dV\x00"))
+        time.sleep(0.3)
+        assert sim.control("stats")["jobs"] == 1
+    finally:
+        sim.close()
+
+
+def test_serial_printer_on_a_pty(tmp_path: Path) -> None:
+    link = tmp_path / "printer-tty"
+    sim = SimPrinter("zpl", tmp_path, ("--pty", str(link), "--quiet-when-out", "off"))
+    try:
+        deadline = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p = printer_for("serial", "p3", "zpl", port=str(link), baudrate=19200, timeout_s=1.0)
+
+        async def main() -> tuple[str, str]:
+            first = (await p.status()).state
+            await p.send(b"^XA^FDone^FS^XZ^XA^FDtwo^FS^XZ")
+            sim.control("paper_out on")
+            second = (await p.status()).state
+            await p.close()
+            return first, second
+
+        assert run(main()) == ("ready", "paper_out")
+        time.sleep(0.3)
+        assert sim.control("stats")["labels"] == 2
+    finally:
+        sim.close()
+
+
+def test_file_printer_writes_each_job(tmp_path: Path) -> None:
+    p = printer_for("file", "lib", "zpl", path=str(tmp_path / "labels"))
+
+    async def main() -> None:
+        await p.open()
+        assert (await p.status()).state == "ready"
+        await p.send(b"^XA^XZ", name="J-1/../x")
+
+    run(main())
+    files = list((tmp_path / "labels").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".zpl" and files[0].read_bytes() == b"^XA^XZ"
+    assert "/" not in files[0].name and ".." not in files[0].name.split("-J")[0]
