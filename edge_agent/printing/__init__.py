@@ -1,0 +1,1 @@
+"""Printing: label templates, renderers (ZPL, ESC/POS, PNG), the job service, printer health."""

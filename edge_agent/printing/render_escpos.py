@@ -1,0 +1,40 @@
+"""A filled template to ESC/POS, through python-escpos (its Dummy printer collects the bytes).
+
+Receipt printers print line by line: elements go in order of their `y`; boxes and lines become
+rules; QR and Code 128 use the printer's own barcode commands, DataMatrix an image.
+"""
+
+from __future__ import annotations
+
+from escpos.printer import Dummy
+
+from edge_agent.printing.render_png import barcode_image
+from edge_agent.printing.templates import BarcodeElement, BoxElement, Filled, LineElement, TextElement
+
+CHARS_PER_LINE = 48
+
+
+def render_escpos(label: Filled, copies: int = 1) -> bytes:
+    printer = Dummy()
+    for _ in range(copies):
+        printer.hw("INIT")
+        for e in sorted(label.elements, key=lambda el: (el.y, el.x)):
+            if isinstance(e, TextElement):
+                big = e.size >= 5
+                printer.set(bold=e.bold, double_height=big, double_width=big, align="left")
+                printer.textln(e.text.replace("\r", " ").replace("\n", " "))
+                printer.set(bold=False, double_height=False, double_width=False)
+            elif isinstance(e, BarcodeElement):
+                if e.type == "qr":
+                    printer.qr(e.data, size=max(1, min(16, round(e.module * 8))), native=True)
+                elif e.type == "code128":
+                    printer.barcode("{B" + e.data, "CODE128", height=max(1, min(255, round(e.height * 8))),
+                                    width=2, pos="BELOW", function_type="B", check=False)  # fmt: skip
+                else:  # GS1-128 and DataMatrix as an image: not every receipt printer has them natively
+                    printer.image(barcode_image(e, 203).convert("1"))
+            elif isinstance(e, BoxElement | LineElement):
+                printer.textln("-" * CHARS_PER_LINE)
+        printer.ln(2)
+        printer.cut()
+    data: bytes = printer.output
+    return data
