@@ -22,7 +22,7 @@ from edge_agent.scanning import ScannerComponent
 from edge_agent.store import outbox
 from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db
 from edge_agent.store.reader import Reader
-from edge_agent.store.scans import ScanRecorder
+from edge_agent.store.scans import ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.supervisor import Supervisor
 from edge_agent.sync import desired
@@ -116,11 +116,18 @@ class Agent:
                 self.link, self.reader, self.writer, self.config.storage.retention_days * 86400.0
             )
             self.scans = ScanService(
-                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self._set_mode_local
-            )
+                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self._set_mode_local,
+                self._after_scan,
+            )  # fmt: skip
+            from edge_agent.printing.jobs import PrintService
+
+            self.jobs = PrintService(self)
+            await self.jobs.recover()
             self.supervisor.add(self.link)
             self.supervisor.add(self.publisher)
             self.supervisor.add(self.fleet.telemetry)
+            for printer in self.config.printers:
+                self._add_printer(printer.id)
             for scanner in self.config.scanners:
                 self._add_scanner(scanner)
             self._log.info("agent.started", version=__version__, boot_id=self.boot_id, mode=self.mode,
@@ -154,6 +161,16 @@ class Agent:
         self._scanners[scanner.id] = component
         self.supervisor.add(component)
 
+    def _add_printer(self, printer_id: str) -> None:
+        from edge_agent.printing.jobs import PrinterWorker
+
+        worker = PrinterWorker(self.jobs, printer_id)
+        self.jobs.workers[printer_id] = worker
+        self.supervisor.add(worker)
+
+    def printer_states(self) -> list[dict[str, Any]]:
+        return self.jobs.states() if hasattr(self, "jobs") else []
+
     def scanner_states(self) -> list[dict[str, Any]]:
         return [
             {"id": sid, "type": c.config.type, "connected": c.connected, "scans": c.scans_total}
@@ -183,9 +200,25 @@ class Agent:
             if sid not in self._scanners:
                 self._add_scanner(scfg)
                 self._log.info("scanner.added", scanner=sid, type=scfg.type)
+        old_printers = {p.id: p for p in old.printers}
+        new_printers = {p.id: p for p in new.printers}
+        for pid, pcfg in old_printers.items():
+            changed = pid not in new_printers or new_printers[pid] != pcfg
+            if changed and self.jobs.workers.pop(pid, None) is not None:
+                await self.supervisor.remove(f"printer:{pid}")
+        for pid in new_printers:
+            if pid not in self.jobs.workers:
+                self._add_printer(pid)
 
     def _set_mode_local(self, mode: str) -> None:
         self.mode = mode
+
+    def _after_scan(self, record: ScanRecord) -> None:
+        """Feedback beyond the log: a routing slip for an expected return, where configured."""
+        if record.outcome == "expected" and record.ret and self.config.printing.routing_slip_printer:
+            self.spawn(
+                self.jobs.routing_slip(record, self.config.printing.routing_slip_printer), "routing-slip"
+            )
 
     # --- MQTT ----------------------------------------------------------------------------
     async def _on_connected(self, session_present: bool) -> None:

@@ -107,6 +107,48 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from edge_agent.printing.render_escpos import render_escpos
+    from edge_agent.printing.render_png import render_png
+    from edge_agent.printing.render_zpl import render_zpl
+    from edge_agent.printing.templates import TemplateError, builtin_templates, fill, parse_template
+
+    templates = dict(builtin_templates())
+    if args.config:
+        config = _load(args.config)
+        if config is None:
+            return EXIT_CONFIG
+        for name, raw in config.templates.items():
+            templates[name] = parse_template({"name": name, **raw}, name)
+    if args.template_file:
+        import yaml
+
+        template = parse_template(
+            yaml.safe_load(Path(args.template_file).read_text(encoding="utf-8")), args.template_file
+        )
+        templates[template.name] = template
+        args.template = args.template or template.name
+    template = templates.get(args.template or "")
+    if template is None:
+        print(f"no template {args.template!r}; known: {', '.join(sorted(templates))}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        data = json.loads(args.data)
+        if not isinstance(data, dict):
+            raise ValueError("--data must be a JSON object")
+        label = fill(template, data)
+    except (ValueError, TemplateError) as exc:
+        print(f"cannot render {template.name}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    renderers = {"zpl": render_zpl, "escpos": render_escpos, "png": render_png}
+    output = renderers[args.lang](label)
+    if args.output == "-":
+        sys.stdout.buffer.write(output)
+    else:
+        Path(args.output).write_bytes(output)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description="Dock edge agent")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -124,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("render", help="render a label template to ZPL, ESC/POS or PNG, without a printer")
+    p.add_argument("--template", help="template name (built-in, or from -c / --template-file)")
+    p.add_argument("--template-file", help="a template YAML file")
+    p.add_argument("--data", default="{}", help="the job's data, a JSON object")
+    p.add_argument("--lang", choices=("zpl", "escpos", "png"), required=True)
+    p.add_argument("-o", "--output", default="-", help="output file; - for standard output")
+    p.add_argument("-c", "--config", help="add the templates of this configuration")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("decode", help="decode barcode payloads (arguments, or one per line on stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per payload (labels.md)")

@@ -222,6 +222,21 @@ class RuleConfig(_Model):
         return self
 
 
+class PrintingConfig(_Model):
+    poll_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
+    """How often each printer's status is asked while nothing is printing, seconds."""
+    status_timeout_s: float = Field(default=3.0, ge=0.2, le=60)
+    """A printer that has not answered a status request by then is `offline`, seconds."""
+    warehouse_name: str = ""
+    """Printed as the addressee on return labels."""
+    warehouse_address: str = ""
+    """Printed under the warehouse name on return labels."""
+    carrier_message: str = ""
+    """A message to the carrier on return labels."""
+    routing_slip_printer: str | None = None
+    """Printer id or `role:{name}` that prints a routing slip for every `expected` scan; none: no slips."""
+
+
 class LogConfig(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level that is logged."""
@@ -243,6 +258,9 @@ class AgentConfig(_Model):
     printers: list[PrinterConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     station: StationConfig = Field(default_factory=StationConfig)
+    printing: PrintingConfig = Field(default_factory=PrintingConfig)
+    templates: dict[str, Any] = Field(default_factory=dict)
+    """Label templates by name (see config/templates/); they replace built-ins of the same name."""
     log: LogConfig = Field(default_factory=LogConfig)
     telemetry_interval_s: int = Field(default=30, ge=1, le=3600)
     """Interval between telemetry messages, seconds."""
@@ -258,7 +276,30 @@ class AgentConfig(_Model):
         names = [r.name for r in self.rules]
         if len(names) != len(set(names)):
             raise ValueError("rules: two rules have the same name")
+        slip = self.printing.routing_slip_printer
+        if slip is not None:
+            if slip.startswith("role:"):
+                if not any(slip[5:] in p.roles for p in self.printers):
+                    raise ValueError(f"printing.routing_slip_printer: no printer has role {slip[5:]!r}")
+            elif slip not in {p.id for p in self.printers}:
+                raise ValueError(f"printing.routing_slip_printer: no printer {slip!r}")
         return self
+
+    @field_validator("templates")
+    @classmethod
+    def _check_templates(cls, templates: dict[str, Any]) -> dict[str, Any]:
+        from edge_agent.printing.templates import TemplateError, parse_template
+
+        for name, raw in templates.items():
+            if not isinstance(raw, dict):
+                raise ValueError(f"template {name!r} must be a mapping")
+            try:
+                template = parse_template({"name": name, **raw}, name)
+            except TemplateError as exc:
+                raise ValueError(str(exc)) from None
+            if template.name != name:
+                raise ValueError(f"template {name!r} is named {template.name!r} inside")
+        return templates
 
 
 _UNION_TAGS = {"serial", "hid", "tcp", "device", "file"}

@@ -75,6 +75,8 @@ class Fleet:
             "replay_events": self.cmd_replay_events,
             "manifest_resync": self.cmd_manifest_resync,
             "reload_config": self.cmd_reload_config,
+            "test_print": self.cmd_test_print,
+            "reprint": self.cmd_reprint,
         }
         self.commands = CommandService(handlers, self._reply, agent.topics.cmd_reply)
         self._log = structlog.get_logger("edge_agent.fleet").bind(component="fleet")
@@ -173,11 +175,7 @@ class Fleet:
         await self.alert("bad_message", topic=topic, error=error)
 
     async def on_job(self, payload: bytes) -> None:
-        jobs = getattr(self.agent, "jobs", None)
-        if jobs is None:
-            await self.bad_message(self.agent.topics.job_print, "this agent has no print service")
-            return
-        await jobs.on_message(payload)
+        await self.agent.jobs.on_message(payload)
 
     async def on_manifest(self, payload: bytes) -> None:
         agent = self.agent
@@ -242,7 +240,7 @@ class Fleet:
             "outbox_depth": depth,
             "oldest_unsent_s": round(oldest, 3) if oldest is not None else 0,
             "scanners": agent.scanner_states(),
-            "printers": agent.printer_states() if hasattr(agent, "printer_states") else [],
+            "printers": agent.printer_states(),
             "manifest_version": agent.manifest_version,
             "manifest_returns": returns,
             "config_version": agent.config_version,
@@ -298,6 +296,26 @@ class Fleet:
         self._last_request = None
         await self.request_manifest(0)
         return {"have_version": 0}
+
+    async def cmd_test_print(self, args: dict[str, Any]) -> dict[str, Any]:
+        from edge_agent.printing.jobs import JobRejected
+
+        printer = require(args, "printer", str)
+        try:
+            job_id = await self.agent.jobs.test_print(printer)
+        except JobRejected as exc:
+            raise CommandError(exc.code, exc.message) from None
+        return {"job_id": job_id, "printer": printer}
+
+    async def cmd_reprint(self, args: dict[str, Any]) -> dict[str, Any]:
+        from edge_agent.printing.jobs import JobRejected
+
+        job_id = require(args, "job_id", str)
+        try:
+            printer = await self.agent.jobs.reprint(job_id)
+        except JobRejected as exc:
+            raise CommandError(exc.code, exc.message) from None
+        return {"job_id": job_id, "printer": printer, "state": "accepted"}
 
     async def cmd_reload_config(self, args: dict[str, Any]) -> dict[str, Any]:
         agent = self.agent

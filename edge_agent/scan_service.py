@@ -25,12 +25,14 @@ class ScanService:
         topic: str,
         wake_publisher: Callable[[], None],
         on_mode: Callable[[str], None],
+        on_recorded: Callable[[ScanRecord], None] = lambda record: None,
     ) -> None:
         self._writer = writer
         self._recorder = recorder
         self._topic = topic
         self._wake_publisher = wake_publisher
         self._on_mode = on_mode
+        self._on_recorded = on_recorded
         self.latencies_us: deque[int] = deque(maxlen=2048)
         self.scans_total = 0
         self.store_failures = 0
@@ -79,6 +81,7 @@ class ScanService:
         if record.new_mode is not None:
             log.info("station.mode_changed", mode=record.new_mode, previous=record.mode)
             self._on_mode(record.new_mode)
+        self._on_recorded(record)
         return record
 
     def percentile(self, q: float) -> int | None:

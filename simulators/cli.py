@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     printer.add_arguments(
-        sub.add_parser("printer", help="a ZPL or ESC/POS printer on TCP 9100 or a pty", description=printer.__doc__)
+        sub.add_parser(
+            "printer", help="a ZPL or ESC/POS printer on TCP 9100 or a pty", description=printer.__doc__
+        )
     )
     central.add_arguments(
         sub.add_parser(

@@ -22,7 +22,9 @@ import contextlib
 import json
 import os
 import pty
+import socket
 import stat
+import struct
 import sys
 import tty
 from pathlib import Path
@@ -42,7 +44,13 @@ class PrinterState:
         self.lang = lang
         self.jobs_dir = jobs_dir
         self.quiet_when_out = quiet_when_out
-        self.flags = {"paper_out": False, "head_open": False, "paused": False, "ribbon_out": False, "garbage": False}
+        self.flags = {
+            "paper_out": False,
+            "head_open": False,
+            "paused": False,
+            "ribbon_out": False,
+            "garbage": False,
+        }
         self.slow_s = 0.0
         self.drop_next: int | None = None
         self.jobs: list[bytes] = []
@@ -103,7 +111,9 @@ class PrinterState:
         self.jobs.append(job)
         self.labels += labels if complete else 0
         if self.jobs_dir is not None:
-            (self.jobs_dir / f"job-{len(self.jobs):06d}.{'zpl' if self.lang == 'zpl' else 'bin'}").write_bytes(job)
+            (
+                self.jobs_dir / f"job-{len(self.jobs):06d}.{'zpl' if self.lang == 'zpl' else 'bin'}"
+            ).write_bytes(job)
         emit("job", n=len(self.jobs), bytes=len(job), labels=labels, complete=complete, ready=self.ready)
 
     def control(self, line: str) -> dict[str, Any]:
@@ -127,8 +137,7 @@ class PrinterState:
 async def serve_tcp(state: PrinterState, port: int) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         job = bytearray()
-        drop_at = state.drop_next
-        state.drop_next = None
+        drop_at: int | None = None
         try:
             while True:
                 chunk = await reader.read(65536)
@@ -143,8 +152,13 @@ async def serve_tcp(state: PrinterState, port: int) -> asyncio.Server:
                         writer.write(answer)
                         await writer.drain()
                 job += data
+                if job and drop_at is None and state.drop_next is not None:
+                    drop_at, state.drop_next = state.drop_next, None  # the next job, not a status query
                 if drop_at is not None and len(job) >= drop_at:
                     state.record(bytes(job[:drop_at]), complete=False)
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:  # a reset, as a printer losing power sends, not a polite close
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     writer.transport.abort()
                     return
             state.record(bytes(job))
@@ -202,7 +216,7 @@ async def serve_control(state: PrinterState, port: int | None) -> None:
         emit("control", port=server.sockets[0].getsockname()[1])
     loop = asyncio.get_running_loop()
     mode = os.fstat(sys.stdin.fileno()).st_mode
-    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) and sys.stdin.isatty():
+    if stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and sys.stdin.isatty()):
         stdin = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
         while line := await stdin.readline():

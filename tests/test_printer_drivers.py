@@ -20,10 +20,10 @@ from tests.conftest import ROOT, sim_cmd
 class SimPrinter:
     def __init__(self, lang: str, tmp: Path, extra: tuple[str, ...] = ()) -> None:
         self.port, self.control_port = free_port(), free_port()
-        self.proc = subprocess.Popen(
+        self.proc: subprocess.Popen[bytes] = subprocess.Popen(
             sim_cmd("printer", "--lang", lang, "--port", str(self.port), "--control-port", str(self.control_port),
                     "--jobs-dir", str(tmp / "jobs"), *extra),
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True,
+            stdout=open(tmp / "printer-sim.log", "ab"), stdin=subprocess.DEVNULL, cwd=ROOT,  # noqa: SIM115
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ def test_zpl_whole_and_byte_by_byte(flags: dict, state: str) -> None:
     assert HostStatusParser().feed(answer).state == state  # type: ignore[union-attr]
     parser = HostStatusParser()
     results = [parser.feed(answer[i : i + 1]) for i in range(len(answer))]
-    assert [r for r in results if r is not None][0].state == state
+    assert next(r for r in results if r is not None).state == state
     assert all(r is None for r in results[:-3])  # nothing before the third string is complete
 
 

@@ -23,7 +23,9 @@ def printer_for(transport: str, printer_id: str, language: str, **options: Any) 
     try:
         driver = PRINTER_DRIVERS[transport]
     except KeyError:
-        raise ValueError(f"no printer transport {transport!r}; known: {', '.join(sorted(PRINTER_DRIVERS))}") from None
+        raise ValueError(
+            f"no printer transport {transport!r}; known: {', '.join(sorted(PRINTER_DRIVERS))}"
+        ) from None
     instance: PrinterDriver = driver(printer_id, language, **options)
     return instance
 

@@ -47,7 +47,9 @@ def parse_realtime_status(answer: bytes) -> PrinterStatus:
     return PrinterStatus("ready", "")
 
 
-def realtime_answer(query_n: int, *, cover_open: bool = False, paper_out: bool = False, error: bool = False) -> bytes:
+def realtime_answer(
+    query_n: int, *, cover_open: bool = False, paper_out: bool = False, error: bool = False
+) -> bytes:
     """The byte a printer in this state answers to DLE EOT n (simulator and tests)."""
     value = _FIXED
     if query_n == 1 and (cover_open or paper_out or error):

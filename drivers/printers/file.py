@@ -44,5 +44,9 @@ class FilePrinter:
         return path
 
     async def status(self) -> PrinterStatus:
-        ok = await asyncio.to_thread(lambda: self._folder.is_dir())
-        return PrinterStatus("ready", str(self._folder)) if ok else PrinterStatus("error", f"{self._folder} missing")
+        ok = await asyncio.to_thread(self._folder.is_dir)
+        return (
+            PrinterStatus("ready", str(self._folder))
+            if ok
+            else PrinterStatus("error", f"{self._folder} missing")
+        )

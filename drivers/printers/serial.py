@@ -12,7 +12,9 @@ from drivers.printers.status import PrinterStatus
 
 
 class SerialPrinter:
-    def __init__(self, printer_id: str, language: str, port: str, baudrate: int = 9600, timeout_s: float = 3.0) -> None:
+    def __init__(
+        self, printer_id: str, language: str, port: str, baudrate: int = 9600, timeout_s: float = 3.0
+    ) -> None:
         self.printer_id = printer_id
         self.language = language
         self._port = port
@@ -23,7 +25,9 @@ class SerialPrinter:
     def _ensure_open(self) -> serial.Serial:
         if self._serial is None:
             try:
-                self._serial = serial.Serial(self._port, self._baudrate, timeout=0, write_timeout=0, exclusive=True)
+                self._serial = serial.Serial(
+                    self._port, self._baudrate, timeout=0, write_timeout=0, exclusive=True
+                )
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise NotSent(f"cannot open {self._port}: {exc}") from None
         return self._serial

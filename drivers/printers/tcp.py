@@ -57,7 +57,9 @@ class TcpPrinter:
         try:
             reader, writer = await self._connect()
         except (OSError, TimeoutError) as exc:
-            return PrinterStatus("offline", f"no connection to {self._host}:{self._port}: {exc or 'timed out'}")
+            return PrinterStatus(
+                "offline", f"no connection to {self._host}:{self._port}: {exc or 'timed out'}"
+            )
         parser = make_parser()
         try:
             writer.write(query)

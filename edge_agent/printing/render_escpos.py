@@ -6,6 +6,9 @@ rules; QR and Code 128 use the printer's own barcode commands, DataMatrix an ima
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 from escpos.printer import Dummy
 
 from edge_agent.printing.render_png import barcode_image
@@ -15,6 +18,13 @@ CHARS_PER_LINE = 48
 
 
 def render_escpos(label: Filled, copies: int = 1) -> bytes:
+    # python-escpos prints remarks ("Using hardware barcode renderer") on stdout, which would
+    # corrupt `edge-agent render -o -`; they say nothing about the label.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _render(label, copies)
+
+
+def _render(label: Filled, copies: int) -> bytes:
     printer = Dummy()
     for _ in range(copies):
         printer.hw("INIT")

@@ -39,12 +39,14 @@ def barcode_image(e: BarcodeElement, dpi: int) -> Image.Image:
     code = zxingcpp.create_barcode(e.data, FORMATS[e.type], **options)
     module_px = max(1, round(e.module * dpi / 25.4))
     raw = code.to_image(scale=1, add_quiet_zones=False)
-    view = memoryview(raw)
-    height, width = view.shape
+    view = memoryview(raw)  # type: ignore[arg-type]  # zxingcpp.Image has the buffer protocol
+    height, width = view.shape or (0, 0)
     image = Image.frombytes("L", (width, height), view.tobytes())
     if e.type in ("code128", "gs1_128"):
         image = image.crop((0, 0, width, 1))
-        return image.resize((width * module_px, max(1, round(e.height * dpi / 25.4))), Image.Resampling.NEAREST)
+        return image.resize(
+            (width * module_px, max(1, round(e.height * dpi / 25.4))), Image.Resampling.NEAREST
+        )
     return image.resize((width * module_px, height * module_px), Image.Resampling.NEAREST)
 
 

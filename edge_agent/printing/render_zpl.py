@@ -48,7 +48,9 @@ def render_zpl(label: Filled, copies: int = 1) -> bytes:
             out.append(f"{at}^GB{d(e.w)},{d(e.h)},{max(1, d(e.thickness))}^FS")
         elif isinstance(e, LineElement):
             length, thick = d(e.length), max(1, d(e.thickness))
-            out.append(f"{at}^GB{thick if e.vertical else length},{length if e.vertical else thick},{thick}^FS")
+            out.append(
+                f"{at}^GB{thick if e.vertical else length},{length if e.vertical else thick},{thick}^FS"
+            )
         elif isinstance(e, ImageElement):
             out.append(f"{at}{_graphic(e, t.dpi)}^FS")
     if copies > 1:

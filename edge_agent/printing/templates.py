@@ -133,7 +133,7 @@ def fill(template: Template, data: Mapping[str, Any]) -> Filled:
     missing = [f for f in template.required if data.get(f) in (None, "")]
     if missing:
         raise TemplateError(f"template {template.name!r} needs data {', '.join(missing)}")
-    out = []
+    out: list[Any] = []
     for element in template.elements:
         if element.when is not None and data.get(element.when) in (None, "", [], {}):
             continue
@@ -151,7 +151,9 @@ def parse_template(raw: Any, source: str) -> Template:
     try:
         return Template.model_validate(raw)
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
         raise TemplateError(f"template {source}: {details}") from None
 
 

@@ -64,8 +64,8 @@ AGENT_MIGRATIONS: Sequence[str] = (
         not_after TEXT,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX jobs_state ON jobs(state);
+    );
+    CREATE INDEX jobs_state ON jobs(printer, state);
     """,
 )
 

@@ -67,7 +67,10 @@ def _rows(upserts: list[ManifestReturn]) -> list[tuple[str, str | None, str | No
             r.order_number,
             r.keys.get("tracking_number"),
             r.keys.get("sscc"),
-            json.dumps({"keys": r.keys, "customer": r.customer, "items": r.items}, separators=(",", ":")),
+            json.dumps(
+                {"keys": r.keys, "customer": r.customer, "items": r.items, "bin": r.bin},
+                separators=(",", ":"),
+            ),
         )
         for r in upserts
     ]

@@ -88,6 +88,8 @@ class ScanRecorder:
                     }
                     if data.get("customer") is not None:
                         ret["customer"] = data["customer"]
+                    if data.get("bin"):
+                        ret["bin"] = data["bin"]
                     return ret
             return None
         finally:

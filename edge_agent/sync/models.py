@@ -50,6 +50,8 @@ class ManifestReturn(_Inbound):
     keys: dict[str, str] = Field(default_factory=dict)
     customer: dict[str, Any] | None = None
     items: list[dict[str, Any]] = Field(default_factory=list)
+    bin: str | None = Field(default=None, max_length=64)
+    """Extra field: where the parcel goes next at this warehouse, printed on routing slips."""
 
 
 class ManifestMessage(_Inbound):
