@@ -123,11 +123,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.template_file:
         import yaml
 
-        template = parse_template(
+        from_file = parse_template(
             yaml.safe_load(Path(args.template_file).read_text(encoding="utf-8")), args.template_file
         )
-        templates[template.name] = template
-        args.template = args.template or template.name
+        templates[from_file.name] = from_file
+        args.template = args.template or from_file.name
     template = templates.get(args.template or "")
     if template is None:
         print(f"no template {args.template!r}; known: {', '.join(sorted(templates))}", file=sys.stderr)
