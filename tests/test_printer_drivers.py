@@ -148,3 +148,31 @@ def test_file_printer_writes_each_job(tmp_path: Path) -> None:
     files = list((tmp_path / "labels").iterdir())
     assert len(files) == 1 and files[0].suffix == ".zpl" and files[0].read_bytes() == b"^XA^XZ"
     assert "/" not in files[0].name and ".." not in files[0].name.split("-J")[0]
+
+
+def test_device_printer_on_a_character_device(tmp_path: Path) -> None:
+    # A pty slave is a real character device, as /dev/usb/lp0 is.
+    link = tmp_path / "lp0"
+    sim = SimPrinter("escpos", tmp_path, ("--pty", str(link)))
+    try:
+        deadline = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p = printer_for("device", "p4", "escpos", path=str(link), timeout_s=1.0)
+
+        async def main() -> tuple[str, str]:
+            await p.open()
+            first = (await p.status()).state
+            await p.send(b"\x1b@receipt\n\x1dV\x00")
+            sim.control("head_open on")
+            second = (await p.status()).state
+            await p.close()
+            return first, second
+
+        assert run(main()) == ("ready", "head_open")
+        time.sleep(0.3)
+        assert sim.control("stats")["jobs"] == 1
+    finally:
+        sim.close()
+    missing = printer_for("device", "p5", "zpl", path=str(tmp_path / "nope"))
+    assert run(missing.status()).state == "offline"

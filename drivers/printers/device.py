@@ -6,51 +6,35 @@ import contextlib
 import os
 
 from drivers.printers.base import NotSent
-from drivers.printers.fdio import query_status, write_all
+from drivers.printers.fdio import FdPrinter
 from drivers.printers.status import PrinterStatus
 
 
-class DevicePrinter:
+class DevicePrinter(FdPrinter):
     def __init__(self, printer_id: str, language: str, path: str, timeout_s: float = 3.0) -> None:
         self.printer_id = printer_id
         self.language = language
-        self._path = path
+        self._what = path
         self._timeout = timeout_s
         self._fd: int | None = None
 
-    def _ensure_open(self) -> int:
+    def _open_fd(self) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY)
+                self._fd = os.open(self._what, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY)
             except OSError as exc:
-                raise NotSent(f"cannot open {self._path}: {exc.strerror}") from None
+                raise NotSent(f"cannot open {self._what}: {exc.strerror}") from None
         return self._fd
 
-    async def open(self) -> None:
-        with contextlib.suppress(NotSent):
-            self._ensure_open()
-
-    async def close(self) -> None:
+    def _close_fd(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    async def send(self, data: bytes, name: str = "job") -> None:
-        fd = self._ensure_open()
-        try:
-            await write_all(fd, data, self._path, self._timeout)
-        except Exception:
-            await self.close()
-            raise
-
     async def status(self) -> PrinterStatus:
-        # usblp answers reads only on bidirectional printers; a silent one is "unknown", not offline
-        try:
-            fd = self._ensure_open()
-        except NotSent as exc:
-            return PrinterStatus("offline", str(exc))
-        result = await query_status(fd, self.language, self._path, self._timeout)
+        # usblp answers reads only on bidirectional printers: a silent one is "unknown", not offline
+        result = await super().status()
         if result.state == "offline" and "no status answer" in result.detail:
             return PrinterStatus("unknown", "the device does not answer status requests")
         return result

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 from drivers.errors import DeviceGone
-from drivers.printers.base import PartlySent
+from drivers.printers.base import NotSent, PartlySent
 from drivers.printers.languages import QUERIES
 from drivers.printers.status import PrinterStatus, StatusParseError
 from drivers.scanners.fdreader import FdReader
@@ -56,3 +57,43 @@ async def query_status(fd: int, language: str, what: str, timeout_s: float) -> P
         return PrinterStatus("offline", str(exc))
     finally:
         reader.stop()
+
+
+class FdPrinter:
+    """A printer behind one file descriptor; subclasses say how to open and close it."""
+
+    printer_id: str
+    language: str
+    _what: str
+    _timeout: float
+
+    def _open_fd(self) -> int:
+        raise NotImplementedError
+
+    def _close_fd(self) -> None:
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        with contextlib.suppress(NotSent):
+            self._open_fd()
+
+    async def close(self) -> None:
+        self._close_fd()
+
+    async def send(self, data: bytes, name: str = "job") -> None:
+        fd = self._open_fd()
+        try:
+            await write_all(fd, data, self._what, self._timeout)
+        except Exception:
+            self._close_fd()  # reopen next time: the device may have gone
+            raise
+
+    async def status(self) -> PrinterStatus:
+        try:
+            fd = self._open_fd()
+        except NotSent as exc:
+            return PrinterStatus("offline", str(exc))
+        result = await query_status(fd, self.language, self._what, self._timeout)
+        if result.state == "offline":
+            self._close_fd()
+        return result

@@ -7,55 +7,32 @@ import contextlib
 import serial
 
 from drivers.printers.base import NotSent
-from drivers.printers.fdio import query_status, write_all
-from drivers.printers.status import PrinterStatus
+from drivers.printers.fdio import FdPrinter
 
 
-class SerialPrinter:
+class SerialPrinter(FdPrinter):
     def __init__(
         self, printer_id: str, language: str, port: str, baudrate: int = 9600, timeout_s: float = 3.0
     ) -> None:
         self.printer_id = printer_id
         self.language = language
-        self._port = port
+        self._what = port
         self._baudrate = baudrate
         self._timeout = timeout_s
         self._serial: serial.Serial | None = None
 
-    def _ensure_open(self) -> serial.Serial:
+    def _open_fd(self) -> int:
         if self._serial is None:
             try:
                 self._serial = serial.Serial(
-                    self._port, self._baudrate, timeout=0, write_timeout=0, exclusive=True
+                    self._what, self._baudrate, timeout=0, write_timeout=0, exclusive=True
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
-                raise NotSent(f"cannot open {self._port}: {exc}") from None
-        return self._serial
+                raise NotSent(f"cannot open {self._what}: {exc}") from None
+        return int(self._serial.fileno())
 
-    async def open(self) -> None:
-        with contextlib.suppress(NotSent):
-            self._ensure_open()
-
-    async def close(self) -> None:
+    def _close_fd(self) -> None:
         if self._serial is not None:
             ser, self._serial = self._serial, None
             with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
-
-    async def send(self, data: bytes, name: str = "job") -> None:
-        ser = self._ensure_open()
-        try:
-            await write_all(ser.fileno(), data, self._port, self._timeout)
-        except Exception:
-            await self.close()  # reopen next time: the port may have gone
-            raise
-
-    async def status(self) -> PrinterStatus:
-        try:
-            ser = self._ensure_open()
-        except NotSent as exc:
-            return PrinterStatus("offline", str(exc))
-        result = await query_status(ser.fileno(), self.language, self._port, self._timeout)
-        if result.state == "offline":
-            await self.close()
-        return result
