@@ -19,6 +19,7 @@ from edge_agent.decode import Decoded, Decoder, Rule
 from edge_agent.errors import ConfigError
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
+from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.store import outbox
 from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db
 from edge_agent.store.reader import Reader
@@ -52,6 +53,7 @@ class Agent:
         self.prints_total = 0
         self._scanners: dict[str, ScannerComponent] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.notifier = Notifier()
         self._log = structlog.get_logger("edge_agent.app").bind(
             component="agent", device=config.device.id, site=config.device.site
         )
@@ -128,16 +130,27 @@ class Agent:
             self.supervisor.add(self.fleet.telemetry)
             for printer in self.config.printers:
                 self._add_printer(printer.id)
+            self.supervisor.add(Watchdog(self.notifier, self.describe))
             for scanner in self.config.scanners:
                 self._add_scanner(scanner)
             self._log.info("agent.started", version=__version__, boot_id=self.boot_id, mode=self.mode,
                            scanners=[s.id for s in self.config.scanners], printers=[p.id for p in self.config.printers],
                            manifest_version=self.manifest_version, config_version=self.config_version)  # fmt: skip
+            self.notifier.ready(self.describe())
             await stop.wait()
         finally:
             await self._shutdown()
 
+    def describe(self) -> str:
+        """One line for systemd's STATUS=."""
+        link = "connected" if hasattr(self, "link") and self.link.connected.is_set() else "not connected"
+        scanners = sum(1 for c in self._scanners.values() if c.connected)
+        scans = self.scans.scans_total if hasattr(self, "scans") else 0
+        return (f"broker {link}; {scanners}/{len(self._scanners)} scanners; {scans} scans; "
+                f"mode {self.mode}; manifest v{self.manifest_version}")  # fmt: skip
+
     async def _shutdown(self) -> None:
+        self.notifier.stopping()
         for name in list(self._scanners):
             await self.supervisor.remove(self._scanners.pop(name).name)
         if hasattr(self, "scans"):
@@ -154,6 +167,7 @@ class Agent:
         self.writer.stop()
         self.manifest_writer.stop()
         self.recorder.close()
+        self.notifier.close()
         self._log.info("agent.stopped")
 
     def _add_scanner(self, scanner: Any) -> None:
