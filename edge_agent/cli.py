@@ -49,7 +49,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.logs import setup_logging
 
     setup_logging(config.log.level, config.log.format)
+    _warn_if_secrets_readable(Path(args.config), config)
     asyncio.run(run_until_signalled(Agent(config, Path(args.config))))
+    return EXIT_OK
+
+
+def _warn_if_secrets_readable(path: Path, config: AgentConfig) -> None:
+    has_secrets = config.mqtt.password is not None or bool(config.labels.keys)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if has_secrets and mode & 0o004:
+        import structlog
+
+        structlog.get_logger("edge_agent.cli").warning(
+            "config.readable_by_others", component="agent", path=str(path), mode=oct(mode & 0o777),
+            advice="the file holds secrets (broker password, label keys): chmod 640 and chgrp edge-agent",
+        )  # fmt: skip
+
+
+def cmd_acl(args: argparse.Namespace) -> int:
+    """Mosquitto ACL blocks: each agent its own root, and its site's manifest to read."""
+    import re
+
+    name = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    for value in (args.site, *args.device):
+        if not name.match(value):
+            print(f"{value!r} is not a valid site or device id", file=sys.stderr)
+            return EXIT_CONFIG
+    print(f"user central-{args.site}\ntopic readwrite dock/v1/{args.site}/#\n")
+    for device in args.device:
+        print(f"user dock-{args.site}-{device}\ntopic readwrite dock/v1/{args.site}/{device}/#\n"
+              f"topic read dock/v1/{args.site}/manifest\n")  # fmt: skip
     return EXIT_OK
 
 
@@ -175,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-", help="output file; - for standard output")
     p.add_argument("-c", "--config", help="add the templates of this configuration")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("acl", help="print Mosquitto ACL entries for a site's agents and central system")
+    p.add_argument("site")
+    p.add_argument("device", nargs="+")
+    p.set_defaults(func=cmd_acl)
 
     p = sub.add_parser("decode", help="decode barcode payloads (arguments, or one per line on stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per payload (labels.md)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ def test_agent_process_reports_ready_watchdog_status_and_stopping(tmp_path: Path
         assert "STATUS=" in ready and "scanners" in ready
         pings = [t for t, m in messages if m == "WATCHDOG=1"]
         assert len(pings) >= 4  # every 0.2 s: half of WatchdogSec
-        gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(pings)]
         assert max(gaps) < 0.4
         proc.terminate()
         proc.wait(timeout=20)
@@ -88,7 +89,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
     finally:
         del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
         sock.close()
-    gaps = sorted(b - a for a, b in zip(pings, pings[1:], strict=False))
+    gaps = sorted(b - a for a, b in itertools.pairwise(pings))
     assert gaps[-1] > 1.4  # the blocked stretch
     assert gaps[len(gaps) // 2] < 0.3  # otherwise every 0.1 s
 
