@@ -4,8 +4,10 @@ routes incoming MQTT messages and applies configuration changes without a restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -21,13 +23,13 @@ from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
 from edge_agent.store import outbox
-from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db
+from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db, set_size_cap
 from edge_agent.store.reader import Reader
 from edge_agent.store.scans import ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.supervisor import Supervisor
 from edge_agent.sync import desired
-from edge_agent.sync.link import Inbound, MqttLink, json_bytes
+from edge_agent.sync.link import Inbound, MqttLink, NotConnected, json_bytes
 from edge_agent.sync.models import CONTRACT_VERSION, rfc3339
 from edge_agent.sync.publisher import OutboxPublisher
 from edge_agent.sync.topics import Topics
@@ -67,7 +69,7 @@ class Agent:
         folder = Path(self.config.storage.path)
         self.manifest_writer = Writer(lambda: open_manifest_db(folder), "manifest-writer")
         self.manifest_writer.start()
-        self.writer = Writer(lambda: open_agent_db(folder), "agent-writer")
+        self.writer = Writer(lambda: open_agent_db(folder, self.config.storage.max_size_mb), "agent-writer")
         self.writer.start()
         self.reader = Reader(folder / AGENT_DB)
         self.manifest_reader = Reader(folder / "manifest.db")
@@ -119,7 +121,7 @@ class Agent:
             )
             self.scans = ScanService(
                 self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self._set_mode_local,
-                self._after_scan,
+                self._after_scan, self._storage_changed,
             )  # fmt: skip
             from edge_agent.printing.jobs import PrintService
 
@@ -146,7 +148,12 @@ class Agent:
         link = "connected" if hasattr(self, "link") and self.link.connected.is_set() else "not connected"
         scanners = sum(1 for c in self._scanners.values() if c.connected)
         scans = self.scans.scans_total if hasattr(self, "scans") else 0
-        return (f"broker {link}; {scanners}/{len(self._scanners)} scanners; {scans} scans; "
+        full = (
+            "STORAGE FULL: new scans are not stored; "
+            if hasattr(self, "scans") and self.scans.storage_full
+            else ""
+        )
+        return (f"{full}broker {link}; {scanners}/{len(self._scanners)} scanners; {scans} scans; "
                 f"mode {self.mode}; manifest v{self.manifest_version}")  # fmt: skip
 
     async def _shutdown(self) -> None:
@@ -202,6 +209,9 @@ class Agent:
         old = self.config
         self.config = new
         self.decoder = decoder_for(new)
+        if new.storage.max_size_mb != old.storage.max_size_mb:
+            await self.writer.submit(lambda c: set_size_cap(c, new.storage.max_size_mb))
+            self._log.info("storage.cap_changed", max_size_mb=new.storage.max_size_mb)
         old_scanners = {s.id: s for s in old.scanners}
         new_scanners = {s.id: s for s in new.scanners}
         for sid, scfg in old_scanners.items():
@@ -226,6 +236,11 @@ class Agent:
 
     def _set_mode_local(self, mode: str) -> None:
         self.mode = mode
+
+    def _storage_changed(self, full: bool, detail: str) -> None:
+        """Storage refused a scan (full) or took one again: tell people at once, not via the outbox."""
+        self.fleet.alert_now("storage", state="full" if full else "ok", detail=detail)
+        self.notifier.status(self.describe())
 
     def _after_scan(self, record: ScanRecord) -> None:
         """Feedback beyond the log: a routing slip for an expected return, where configured."""
@@ -262,7 +277,14 @@ class Agent:
     ) -> None:  # fmt: skip
         """Store a message in the outbox (durable, ordered) and wake the publisher."""
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        await self.writer.submit(lambda c: outbox.enqueue(c, topic, body, 1, retain, kind, correlation))
+        try:
+            await self.writer.submit(lambda c: outbox.enqueue(c, topic, body, 1, retain, kind, correlation))
+        except sqlite3.Error as exc:
+            # storage refuses (full disk): send it now if we can, undurably, rather than not at all
+            self._log.error("outbox.store_failed", topic=topic, kind=kind, error=str(exc))
+            with contextlib.suppress(NotConnected):
+                self.link.publish(topic, body, 1, retain, correlation)
+            return
         self.publisher.wake()
 
 

@@ -88,6 +88,9 @@ class StorageConfig(_Model):
     """Directory that holds the SQLite files; created if missing."""
     retention_days: int = Field(default=7, ge=1, le=365)
     """How long sent events are kept for `replay_events`, days."""
+    max_size_mb: int | None = Field(default=None, ge=1)
+    """Cap on agent.db, megabytes; none: the file system's free space is the limit. Past it new
+    scans fail loudly (alert, status) and everything stored is kept."""
 
 
 class LabelsConfig(_Model):

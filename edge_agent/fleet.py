@@ -102,6 +102,12 @@ class Fleet:
         await self.agent.publish(self.agent.topics.event_alert, {**self.agent.envelope(), "kind": kind, **fields},
                                  kind="alert")  # fmt: skip
 
+    def alert_now(self, kind: str, **fields: Any) -> None:
+        """An alert that cannot wait for (or fit in) the outbox: published directly, when connected."""
+        payload = json_bytes({**self.agent.envelope(), "kind": kind, **fields})
+        with contextlib.suppress(NotConnected):
+            self.agent.link.publish(self.agent.topics.event_alert, payload, qos=1)
+
     async def request_manifest(self, have: int) -> None:
         now = time.monotonic()
         if self._last_request and self._last_request[0] == have and now - self._last_request[1] < 5.0:
@@ -134,6 +140,7 @@ class Fleet:
             "scan_latency_us_p50": agent.scans.percentile(0.5) or 0,
             "scan_latency_us_p99": agent.scans.percentile(0.99) or 0,
             "rss_bytes": _rss_bytes(),
+            "storage_full": agent.scans.storage_full,
             "disk_free_bytes": disk_free,
             "device": agent.config.device.id,
             "site": agent.config.device.site,
@@ -245,6 +252,7 @@ class Fleet:
             "manifest_returns": returns,
             "config_version": agent.config_version,
             "mode": agent.mode,
+            "storage_full": agent.scans.storage_full,
             "counters": {
                 "scans_total": agent.scans.scans_total,
                 "prints_total": agent.prints_total,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +27,7 @@ class ScanService:
         wake_publisher: Callable[[], None],
         on_mode: Callable[[str], None],
         on_recorded: Callable[[ScanRecord], None] = lambda record: None,
+        on_storage: Callable[[bool, str], None] = lambda full, detail: None,
     ) -> None:
         self._writer = writer
         self._recorder = recorder
@@ -33,6 +35,8 @@ class ScanService:
         self._wake_publisher = wake_publisher
         self._on_mode = on_mode
         self._on_recorded = on_recorded
+        self._on_storage = on_storage
+        self.storage_full = False
         self.latencies_us: deque[int] = deque(maxlen=2048)
         self.scans_total = 0
         self.store_failures = 0
@@ -57,8 +61,16 @@ class ScanService:
             )
         except Exception as exc:
             self.store_failures += 1
-            log.error("scan.store_failed", error=repr(exc), raw=decoded.raw)
+            log.error("scan.store_failed", error=repr(exc), raw=decoded.raw, kind=decoded.kind)
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc) and not self.storage_full:
+                self.storage_full = True
+                log.error("storage.full", error=str(exc))
+                self._on_storage(True, f"new scans cannot be stored: {exc}")
             return None
+        if self.storage_full:
+            self.storage_full = False
+            log.warning("storage.recovered")
+            self._on_storage(False, "scans are stored again")
         record = committed.value
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)

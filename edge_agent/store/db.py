@@ -124,11 +124,19 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> None:
             raise
 
 
-def open_agent_db(folder: Path) -> sqlite3.Connection:
+def open_agent_db(folder: Path, max_size_mb: int | None = None) -> sqlite3.Connection:
     folder.mkdir(parents=True, exist_ok=True)
     conn = connect(folder / AGENT_DB, "FULL")
     migrate(conn, AGENT_MIGRATIONS)
+    set_size_cap(conn, max_size_mb)
     return conn
+
+
+def set_size_cap(conn: sqlite3.Connection, max_size_mb: int | None) -> int:
+    """Cap the database file (SQLite's max_page_count); returns the cap in pages."""
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    pages = (max_size_mb * 1024 * 1024) // page_size if max_size_mb else 0xFFFFFFFE
+    return int(conn.execute(f"PRAGMA max_page_count = {int(pages)}").fetchone()[0])
 
 
 def open_manifest_db(folder: Path) -> sqlite3.Connection:

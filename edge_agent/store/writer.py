@@ -15,6 +15,7 @@ Callers are answered after both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -115,16 +116,24 @@ class Writer:
                 try:
                     value = item.fn(conn)
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO item")
-                    conn.execute("RELEASE item")
+                    try:
+                        conn.execute("ROLLBACK TO item")
+                        conn.execute("RELEASE item")
+                    except sqlite3.Error:
+                        # SQLite already rolled the whole transaction back (a full disk does):
+                        # the group fails with the cause, not with "no such savepoint"
+                        raise exc from None
                     results.append((False, exc))
                 else:
                     conn.execute("RELEASE item")
                     results.append((True, value))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            # A full disk can fail even the savepoint bookkeeping: give the whole group up, keep
+            # the thread (and what was committed before) alive.
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             results = [(False, exc)] * len(batch)
         done = time.monotonic_ns()
         self.commits += 1
@@ -141,8 +150,9 @@ class Writer:
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 # the first commit holds the data; what `after` adds is recovered at start-up
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
         for item, (ok, value) in zip(batch, results, strict=True):
             item.loop.call_soon_threadsafe(_settle, item.future, ok, value, done)
 
