@@ -94,6 +94,7 @@ class Fleet:
             "printers": [p.id for p in agent.config.printers],
             "manifest_version": agent.manifest_version,
             "mode": agent.mode,
+            "clock_synced": agent.scans.clock.synced,
         }
         with contextlib.suppress(NotConnected):  # the next CONNACK publishes it again
             agent.link.publish(agent.topics.state, json_bytes(payload), qos=1, retain=True)

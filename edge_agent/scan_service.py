@@ -11,6 +11,7 @@ import structlog
 import uuid6
 
 from drivers.scanners import RawScan
+from edge_agent.clock import ClockWatch
 from edge_agent.decode import Decoded
 from edge_agent.decode.aim import split_symbology
 from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
@@ -37,6 +38,7 @@ class ScanService:
         self._on_recorded = on_recorded
         self._on_storage = on_storage
         self.storage_full = False
+        self.clock = ClockWatch()
         self.latencies_us: deque[int] = deque(maxlen=2048)
         self.scans_total = 0
         self.store_failures = 0
@@ -51,6 +53,7 @@ class ScanService:
             decoded=decoded.to_dict(),
             body=split_symbology(decoded.raw)[1],
             t_last_byte_ns=raw.t_last_byte_ns,
+            clock_synced=self.clock.synced,
         )
         log = self._log.bind(scanner=raw.scanner, event_id=scan.event_id)
         t0 = raw.t_last_byte_ns

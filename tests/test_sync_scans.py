@@ -76,6 +76,7 @@ def test_scan_events_follow_the_contract(tmp_path: Path, broker: Broker) -> None
             assert event["scanner"] == "s1"
             assert event["decoded"] == decoded, payload
             assert isinstance(event["latency_us"], int) and 0 < event["latency_us"] < 1_000_000
+            assert isinstance(event["clock_synced"], bool)  # extra field: false before NTP sync
         assert events[0]["return"] == {"return_id": r[0]["return_id"], "order_number": r[0]["order_number"],
                                        "items": r[0]["items"], "customer": r[0]["customer"]}  # fmt: skip
         assert events[5]["return"] is None and events[6]["return"] is None

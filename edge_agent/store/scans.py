@@ -38,6 +38,8 @@ class ScanInput:
     body: str
     """The payload without its symbology identifier, tried whole against the manifest."""
     t_last_byte_ns: int
+    clock_synced: bool = True
+    """False while the wall clock is not synchronised: `ts` is then not to be trusted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,7 @@ class ScanRecorder:
             "decoded": decoded,
             "outcome": outcome,
             "return": ret,
+            "clock_synced": scan.clock_synced,
             # Time to the start of this commit. `after_commit` replaces it with the time to the
             # commit's end (the fsync included) before the row may be published.
             "latency_us": (time.monotonic_ns() - scan.t_last_byte_ns) // 1000,
