@@ -119,6 +119,15 @@ def run(args: argparse.Namespace) -> int:
                     _spawn_sim("hid-scanner", "--fifo", scanner["device"], "--keymap", keymap, "--rate", "0"),
                 )
             )
+    for printer in config.get("printers", []):
+        if printer.get("transport") == "tcp" and printer.get("host") in ("127.0.0.1", "localhost"):
+            port_p = int(printer.get("port", 9100))
+            if not _listening("127.0.0.1", port_p):
+                jobs = state.parent / f"printer-{printer['id']}"
+                sims.append(("printer", _spawn_sim("printer", "--lang", printer.get("language", "zpl"), "--port",
+                                                   str(port_p), "--jobs-dir", str(jobs))))  # fmt: skip
+                print(f"demo: simulated {printer.get('language')} printer {printer['id']} on :{port_p}, "
+                      f"labels kept in {jobs}", file=sys.stderr)  # fmt: skip
     agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
     print(f"demo: agent pid {agent.pid}, {len(sims)} simulated scanners; Ctrl-C to stop", file=sys.stderr)
     stop = threading.Event()
@@ -141,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
                 if agent.poll() is not None:
                     print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
                     return 1
-                kind, sim = sims[typed % len(sims)]
+                scanners = [x for x in sims if x[0] != "printer"]
+                kind, sim = scanners[typed % len(scanners)]
                 line = payload
                 if typed and typed % 17 == 0 and kind == "serial":
                     line = "!noise"

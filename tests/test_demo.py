@@ -14,6 +14,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there: the demo starts its own Mosquitto
     config = (ROOT / "config" / "demo.yaml").read_text().replace("/tmp/edge-demo", str(tmp_path))
     config = config.replace("port: 1883", f"port: {port}").replace("format: auto", "format: json")
+    config = config.replace("port: 9100", f"port: {free_port()}")  # the demo starts its printer there
     path = tmp_path / "demo.yaml"
     path.write_text(config)
     result = subprocess.run(
@@ -34,3 +35,6 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     final = [line for line in result.stderr.splitlines() if line.startswith("demo: central received")][-1]
     report = json.loads(final.split("received ", 1)[1])["dock-07"]
     assert report["missing"] == [] and report["unique"] >= len(scans) - 2
+    slips = list((tmp_path / "printer-p1").glob("job-*"))  # routing slips of the expected returns
+    assert slips and any("ROUTE TO" in f.read_text(errors="replace") or "Order" in f.read_text(errors="replace")
+                         for f in slips)  # fmt: skip
