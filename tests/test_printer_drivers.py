@@ -176,3 +176,24 @@ def test_device_printer_on_a_character_device(tmp_path: Path) -> None:
         sim.close()
     missing = printer_for("device", "p5", "zpl", path=str(tmp_path / "nope"))
     assert run(missing.status()).state == "offline"
+
+
+def test_a_printer_answering_only_dle_eot_1_is_read_from_that_answer() -> None:
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                data = conn.recv(64)
+                if data.startswith(b"\x10\x04\x01"):
+                    conn.sendall(b"\x12")  # printer status only: online, no fault
+                    conn.recv(64)
+
+    threading.Thread(target=serve, daemon=True).start()
+    p = printer_for("tcp", "p9", "escpos", host="127.0.0.1", port=port, timeout_s=3.0)
+    assert run(p.status()).state == "ready"  # not "offline" for the answers it never sent
+    server.close()

@@ -64,3 +64,19 @@ def test_escpos_trailing_bytes_after_three_answers_are_not_read() -> None:
 def test_escpos_garbage_raises() -> None:
     with pytest.raises(StatusParseError):
         RealtimeStatusParser().feed(b"\xff")
+
+
+def test_partial_answers_are_used_when_the_printer_stops_short() -> None:
+    esc = RealtimeStatusParser()
+    assert esc.finish() is None
+    assert esc.feed(realtime_answer(1)) is None
+    assert esc.finish().state == "ready"  # type: ignore[union-attr]  # a printer that knows only DLE EOT 1
+    offline = RealtimeStatusParser()
+    offline.feed(realtime_answer(1, paper_out=True))
+    assert offline.finish().state == "offline"  # type: ignore[union-attr]
+    zpl = HostStatusParser()
+    answer = host_status(paper_out=True)
+    first = answer[: answer.index(b"\x03") + 1]
+    assert zpl.feed(first) is None
+    assert zpl.finish().state == "paper_out"  # type: ignore[union-attr]
+    assert HostStatusParser().finish() is None

@@ -31,6 +31,13 @@ class RealtimeStatusParser:
                 return parse_realtime_status(bytes(self._bytes))
         return None
 
+    def finish(self) -> PrinterStatus | None:
+        """The status from fewer answers (a printer that knows only DLE EOT 1, say): what was not
+        answered counts as no fault; None if nothing came."""
+        if not self._bytes:
+            return None
+        return parse_realtime_status(bytes(self._bytes) + bytes([_FIXED]) * (3 - len(self._bytes)))
+
 
 def parse_realtime_status(answer: bytes) -> PrinterStatus:
     printer, offline_cause, paper = answer[0], answer[1], answer[2]

@@ -12,6 +12,12 @@ from drivers.printers.status import PrinterStatus
 class StatusParser(Protocol):
     def feed(self, data: bytes) -> PrinterStatus | None: ...
 
+    def finish(self) -> PrinterStatus | None: ...
+
+
+# Once part of an answer is in, the rest gets this long before the part is used on its own.
+SETTLE_S = 0.4
+
 
 QUERIES: dict[str, tuple[bytes, Callable[[], StatusParser]]] = {
     "zpl": (zpl_status.QUERY, zpl_status.HostStatusParser),

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from drivers.printers.base import NotSent, PartlySent
-from drivers.printers.languages import QUERIES
+from drivers.printers.languages import QUERIES, SETTLE_S
 from drivers.printers.status import PrinterStatus, StatusParseError
 
 
@@ -61,18 +61,26 @@ class TcpPrinter:
                 "offline", f"no connection to {self._host}:{self._port}: {exc or 'timed out'}"
             )
         parser = make_parser()
+        loop = asyncio.get_running_loop()
         try:
             writer.write(query)
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout) as deadline:
                 await writer.drain()
                 while True:
                     chunk = await reader.read(256)
                     if not chunk:
-                        return PrinterStatus("offline", "printer closed the connection without answering")
+                        partial = parser.finish()
+                        return partial or PrinterStatus(
+                            "offline", "printer closed the connection without answering"
+                        )
                     result = parser.feed(chunk)
                     if result is not None:
                         return result
+                    deadline.reschedule(min(deadline.when() or loop.time(), loop.time() + SETTLE_S))
         except TimeoutError:
+            partial = parser.finish()
+            if partial is not None:
+                return partial
             # A Zebra may stay silent while it is out of paper: silence is never "ready".
             return PrinterStatus("offline", f"no status answer within {self._timeout:g} s")
         except StatusParseError as exc:

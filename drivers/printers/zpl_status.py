@@ -41,6 +41,17 @@ class HostStatusParser:
             del self._buf[: end + 1]
         return parse_host_status(self._frames)
 
+    def finish(self) -> PrinterStatus | None:
+        """The status from what arrived when the printer stopped short of three strings (some
+        send only the first two); None if not even the first is complete."""
+        if not self._frames:
+            return None
+        frames = [*self._frames, *_DEFAULT_FRAMES[len(self._frames) :]]
+        return parse_host_status(frames)
+
+
+_DEFAULT_FRAMES = [b"", b"000,0,0,0,0,0,0,0,00000000,0,000", b"0000,0"]
+
 
 def _fields(frame: bytes, count: int, which: int) -> list[str]:
     try:
