@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from edge_agent.app import Agent
 from edge_agent.config import parse_config
-from tests.agentproc import AgentProcess, write_config
+from tests.agentproc import write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
 
@@ -40,9 +41,7 @@ def test_agent_process_reports_ready_watchdog_status_and_stopping(tmp_path: Path
     sock.bind(str(path))
     config = write_config(tmp_path, broker.port)
     env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}
-    agent = AgentProcess(config, tmp_path / "agent.log")
-    agent.start_env = env  # type: ignore[attr-defined]
-    proc = subprocess.Popen(["python", "-m", "edge_agent.cli", "run", "-c", str(config)], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", str(config)], env=env, cwd=ROOT,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         messages = read_datagrams(sock, 3.0)
