@@ -8,7 +8,7 @@ import os
 
 from drivers.errors import DeviceGone
 from drivers.printers.base import NotSent, PartlySent
-from drivers.printers.languages import QUERIES, SETTLE_S
+from drivers.printers.languages import QUERIES, read_status
 from drivers.printers.status import PrinterStatus, StatusParseError
 from drivers.scanners.fdreader import FdReader
 
@@ -38,24 +38,15 @@ async def write_all(fd: int, data: bytes, what: str, timeout_s: float) -> None:
 async def query_status(fd: int, language: str, what: str, timeout_s: float) -> PrinterStatus:
     query, make_parser = QUERIES[language]
     reader = FdReader(fd, what)
-    parser = make_parser()
-    loop = asyncio.get_running_loop()
     try:
         await write_all(fd, query, what, timeout_s)
-        async with asyncio.timeout(timeout_s) as deadline:
-            while True:
-                chunk = await reader.read()
-                if chunk is None:
-                    continue
-                result = parser.feed(chunk)
-                if result is not None:
-                    return result
-                deadline.reschedule(min(deadline.when() or loop.time(), loop.time() + SETTLE_S))
-    except TimeoutError:
-        partial = parser.finish()
-        if partial is not None:
-            return partial
-        return PrinterStatus("offline", f"no status answer within {timeout_s:g} s")
+
+        async def read() -> bytes:
+            chunk = await reader.read()
+            assert chunk is not None  # no timeout given: a chunk or DeviceGone
+            return chunk
+
+        return await read_status(read, make_parser(), timeout_s)
     except StatusParseError as exc:
         return PrinterStatus("error", f"unreadable status answer: {exc}")
     except (PartlySent, DeviceGone, OSError) as exc:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from drivers.printers.base import NotSent, PartlySent
-from drivers.printers.languages import QUERIES, SETTLE_S
+from drivers.printers.languages import QUERIES, read_status
 from drivers.printers.status import PrinterStatus, StatusParseError
 
 
@@ -60,29 +60,13 @@ class TcpPrinter:
             return PrinterStatus(
                 "offline", f"no connection to {self._host}:{self._port}: {exc or 'timed out'}"
             )
-        parser = make_parser()
-        loop = asyncio.get_running_loop()
         try:
             writer.write(query)
-            async with asyncio.timeout(self._timeout) as deadline:
+            async with asyncio.timeout(self._timeout):
                 await writer.drain()
-                while True:
-                    chunk = await reader.read(256)
-                    if not chunk:
-                        partial = parser.finish()
-                        return partial or PrinterStatus(
-                            "offline", "printer closed the connection without answering"
-                        )
-                    result = parser.feed(chunk)
-                    if result is not None:
-                        return result
-                    deadline.reschedule(min(deadline.when() or loop.time(), loop.time() + SETTLE_S))
+            return await read_status(lambda: reader.read(256), make_parser(), self._timeout)
         except TimeoutError:
-            partial = parser.finish()
-            if partial is not None:
-                return partial
-            # A Zebra may stay silent while it is out of paper: silence is never "ready".
-            return PrinterStatus("offline", f"no status answer within {self._timeout:g} s")
+            return PrinterStatus("offline", f"the printer took no status request within {self._timeout:g} s")
         except StatusParseError as exc:
             return PrinterStatus("error", f"unreadable status answer: {exc}")
         except OSError as exc:
