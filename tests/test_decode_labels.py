@@ -320,3 +320,14 @@ def test_human_output_is_one_line_per_payload() -> None:
     ).stdout  # fmt: skip
     lines = out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("tracking") and "tracking_number=RR123456785SE" in lines[0]
+
+
+def test_implicit_gs1_with_the_checked_ai_later(decoder: Decoder) -> None:
+    code = sscc(5)
+    d = decoder.decode(f"42000180{GS}00{code}")
+    assert d.kind == "gs1" and d.valid and d.keys == {"sscc": code}
+
+
+def test_carrier_numbers_that_parse_as_ais_stay_tracking(decoder: Decoder) -> None:
+    for number in ("420221539101026837331000039521", "9400111201080805483016", "92748931507708513018050063"):
+        assert decoder.decode(number).kind == "tracking", number

@@ -63,15 +63,17 @@ def _explain(text: str, message: str) -> str:
 
 
 def try_implicit_gs1(body: str) -> Gs1Result | None:
-    """A payload with no GS1 marker is GS1 only if it parses whole and holds a checked AI."""
-    if len(body) < 4 or not body[:2].isdigit() or body[:2] not in _CHECKED_AIS:
+    """A payload with no GS1 marker is GS1 only if it parses whole, every check passes, and it
+    holds an AI with a check digit (00, 01, 02): other all-digit strings are too often something
+    else (a carrier's number, an order number) that happens to parse."""
+    if len(body) < 4 or not body[:2].isdigit():
         return None
     try:
         message = GS1Message.parse(body)
     except ParseError:
         return None
     result = _check(message)
-    if not result.valid:
+    if not result.valid or not _CHECKED_AIS.intersection(result.ais):
         return None
     return result
 
