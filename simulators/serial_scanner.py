@@ -77,11 +77,16 @@ class PtyScanner:
         return not any(ev & select.POLLHUP for _, ev in poller.poll(0))
 
     def wait_for_reader(self, timeout: float = 60.0) -> bool:
+        if self.reader_present():
+            return True
         deadline = time.monotonic() + timeout
         while not self.reader_present():
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
+        # The reader has just opened the port; pyserial flushes its input while it sets the port
+        # up, so bytes typed in this instant would vanish (a person cannot scan that fast anyway).
+        time.sleep(0.3)
         return True
 
     def drain(self, timeout: float = 5.0) -> None:
