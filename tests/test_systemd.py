@@ -40,19 +40,19 @@ def test_agent_process_reports_ready_watchdog_status_and_stopping(tmp_path: Path
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     config = write_config(tmp_path, broker.port)
-    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}
+    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", str(config)], env=env, cwd=ROOT,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        messages = read_datagrams(sock, 3.0)
+        messages = read_datagrams(sock, 4.0)
         texts = [m for _, m in messages]
         assert any("READY=1" in m for m in texts), texts
         ready = next(m for m in texts if "READY=1" in m)
         assert "STATUS=" in ready and "scanners" in ready
         pings = [t for t, m in messages if m == "WATCHDOG=1"]
-        assert len(pings) >= 4  # every 0.2 s: half of WatchdogSec
+        assert len(pings) >= 4  # every 0.5 s: half of WatchdogSec
         gaps = [b - a for a, b in itertools.pairwise(pings)]
-        assert max(gaps) < 0.4
+        assert max(gaps) < 1.0  # never as late as WatchdogSec, when systemd would kill the agent
         proc.terminate()
         proc.wait(timeout=20)
         assert any("STOPPING=1" in m for _, m in read_datagrams(sock, 1.0))
