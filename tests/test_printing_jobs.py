@@ -117,8 +117,8 @@ def test_job_rules_rejections_reprint_expiry_and_library(tmp_path: Path, broker:
         )
         job(central, {"job_id": "LIB-1", "printer": "lib", "template": "routing_slip",
                       "data": {"order_number": "SO-9", "return_id": "R9", "bin": "B-1"}})  # fmt: skip
-        wait_until(lambda: states(db).get("T-1") == "printed" and states(db).get("LIB-1") == "printed",
-                   what="printed")  # fmt: skip
+        wait_until(lambda: states(db).get("T-1") == "printed" and states(db).get("LIB-1") == "printed"
+                   and states(db).get("OLD-1") == "expired", what="printed and expired")  # fmt: skip
         s = states(db)
         assert {s[f"BAD-{i}"] for i in range(1, 6)} == {"rejected"} and s["OLD-1"] == "expired"
 
