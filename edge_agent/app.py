@@ -160,8 +160,6 @@ class Agent:
         self.notifier.stopping()
         for name in list(self._scanners):
             await self.supervisor.remove(self._scanners.pop(name).name)
-        if hasattr(self, "scans"):
-            await self.scans.drain()
         if hasattr(self, "link"):
             offline = {**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "shutdown"}
             await self.link.goodbye(json_bytes(offline))

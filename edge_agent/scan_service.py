@@ -104,6 +104,3 @@ class ScanService:
             return None
         ordered = sorted(self.latencies_us)
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-    async def drain(self) -> None:
-        """Nothing of a scan is left in flight once `record` returned; kept for the controller."""

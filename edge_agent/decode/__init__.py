@@ -119,9 +119,3 @@ def _unprintable(body: str) -> str | None:
         if not ch.isprintable():
             return f"payload has a non-printable character U+{ord(ch):04X} at position {i}"
     return None
-
-
-def decoder_from_config(
-    labels_keys: Mapping[str, bytes], rules: Sequence[tuple[str, str, Mapping[str, str]]]
-) -> Decoder:
-    return Decoder(labels_keys, [Rule.build(name, pattern, keys) for name, pattern, keys in rules])
