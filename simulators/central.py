@@ -30,11 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from simulators.samples import DEMO_KEY, DEMO_KEY_ID, GS, ret1_label, s10, sscc
-
-
-def emit(event: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+from simulators.wire import emit
 
 
 def make_return(i: int) -> dict[str, Any]:

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import stat
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from drivers.scanners.hid_events import encode_text
 from drivers.scanners.keymaps import KEYMAPS
-
-
-def emit(event: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+from simulators.wire import emit, payloads
 
 
 class FifoKeyboard:
@@ -79,17 +72,6 @@ class UinputKeyboard:
             self.ui = None
 
 
-def _payloads(args: argparse.Namespace) -> Iterator[str]:
-    for _ in range(args.repeat):
-        if args.file:
-            with open(args.file, encoding="utf-8") as fh:
-                yield from (line.rstrip("\n") for line in fh)
-        elif args.payload:
-            yield from args.payload
-        else:
-            yield from (line.rstrip("\n") for line in sys.stdin)
-
-
 def run(args: argparse.Namespace) -> int:
     keymap = KEYMAPS[args.keymap]
     keyboard: FifoKeyboard | UinputKeyboard
@@ -105,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     interval = 1.0 / args.rate if args.rate > 0 else 0.0
     count = 0
     try:
-        for payload in _payloads(args):
+        for payload in payloads(args):
             if payload.startswith("!unplug"):
                 _, _, rest = payload.partition(" ")
                 keyboard.unplug()

@@ -32,11 +32,7 @@ from typing import Any
 
 from drivers.printers.escpos_status import realtime_answer
 from drivers.printers.zpl_status import host_status
-
-
-def emit(event: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+from simulators.wire import emit, point_link
 
 
 class PrinterState:
@@ -175,11 +171,7 @@ async def serve_pty(state: PrinterState, link: Path) -> None:
     master, slave = pty.openpty()
     tty.setraw(slave)
     name = os.ttyname(slave)
-    tmp = link.with_name(link.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    tmp.symlink_to(name)
-    tmp.replace(link)
+    point_link(link, name)
     emit("pty", pty=name, link=str(link))
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes] = asyncio.Queue()

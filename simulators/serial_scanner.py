@@ -18,25 +18,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import pty
 import random
 import select
 import struct
-import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator
 from pathlib import Path
 
+from simulators.wire import emit, payloads, point_link
+
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
-
-
-def emit(event: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
 
 
 class PtyScanner:
@@ -58,11 +52,7 @@ class PtyScanner:
         self.slave_name = os.ttyname(slave)
         os.close(slave)
         self.master = master
-        tmp = self.link.with_name(self.link.name + ".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(self.slave_name)
-        tmp.replace(self.link)
+        point_link(self.link, self.slave_name)
 
     def unplug(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -154,19 +144,6 @@ class PtyScanner:
         emit("returned", pty=self.slave_name, link=str(self.link))
 
 
-def _payloads(args: argparse.Namespace) -> Iterator[str]:
-    for _ in range(args.repeat):
-        if args.file:
-            with open(args.file, encoding="utf-8") as fh:
-                for line in fh:
-                    yield line.rstrip("\n")
-        elif args.payload:
-            yield from args.payload
-        else:
-            for line in sys.stdin:
-                yield line.rstrip("\n")
-
-
 def run(args: argparse.Namespace) -> int:
     terminator = TERMINATORS[args.terminator]
     scanner = PtyScanner(
@@ -180,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     interval = 1.0 / args.rate if args.rate > 0 else 0.0
     count = 0
     try:
-        source = _payloads(args)
+        source = payloads(args)
         for payload in source:
             if payload.startswith("!"):
                 command, _, rest = payload[1:].partition(" ")
