@@ -143,15 +143,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     from edge_agent.printing.render_escpos import render_escpos
     from edge_agent.printing.render_png import render_png
     from edge_agent.printing.render_zpl import render_zpl
-    from edge_agent.printing.templates import TemplateError, builtin_templates, fill, parse_template
+    from edge_agent.printing.templates import (
+        TemplateError,
+        builtin_templates,
+        fill,
+        parse_template,
+        with_site_templates,
+    )
 
     templates = dict(builtin_templates())
     if args.config:
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
-        for name, raw in config.templates.items():
-            templates[name] = parse_template({"name": name, **raw}, name)
+        templates = dict(with_site_templates(config.templates))
     if args.template_file:
         import yaml
 

@@ -41,7 +41,7 @@ from drivers.printers.file import FilePrinter
 from edge_agent.decode import ret1
 from edge_agent.printing.render_escpos import render_escpos
 from edge_agent.printing.render_zpl import render_zpl
-from edge_agent.printing.templates import Template, TemplateError, builtin_templates, fill, parse_template
+from edge_agent.printing.templates import Template, TemplateError, fill, with_site_templates
 from edge_agent.store import outbox
 from edge_agent.sync.models import PrintJob, describe, parse_rfc3339, rfc3339
 
@@ -65,10 +65,7 @@ class StoredJob:
 
 
 def templates_of(config: AgentConfig) -> dict[str, Template]:
-    out = dict(builtin_templates())
-    for name, raw in config.templates.items():
-        out[name] = parse_template({"name": name, **raw}, name)
-    return out
+    return with_site_templates(config.templates)
 
 
 def job_data(agent: Agent, data: dict[str, Any]) -> dict[str, Any]:

@@ -166,3 +166,19 @@ def builtin_templates() -> dict[str, Template]:
             template = parse_template(yaml.safe_load(entry.read_text(encoding="utf-8")), entry.name)
             out[template.name] = template
     return out
+
+
+_merged: tuple[Mapping[str, Any], dict[str, Template]] | None = None
+
+
+def with_site_templates(site: Mapping[str, Any]) -> dict[str, Template]:
+    """The built-in templates with a configuration's own (`templates:`) on top. Parsed once per
+    configuration: a print job asks for it three times (validate, render, preview)."""
+    global _merged
+    if _merged is not None and _merged[0] is site:
+        return _merged[1]
+    out = dict(builtin_templates())
+    for name, raw in site.items():
+        out[name] = parse_template({"name": name, **raw}, name)
+    _merged = (site, out)
+    return out
