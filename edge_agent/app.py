@@ -18,7 +18,9 @@ import structlog
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, read_yaml
 from edge_agent.decode import Decoded, Decoder, Rule
+from edge_agent.display.hub import DisplayHub
 from edge_agent.errors import ConfigError
+from edge_agent.feedback import Feedback
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
@@ -127,6 +129,12 @@ class Agent:
 
             self.jobs = PrintService(self)
             await self.jobs.recover()
+            self.display_hub = DisplayHub({"site": self.config.device.site, "device": self.config.device.id})
+            self.display_hub.set("mode", self.mode)
+            self.feedback = Feedback(self)
+            self.supervisor.add(self.feedback)
+            if self.config.display.enabled:
+                self._add_display()
             self.supervisor.add(self.link)
             self.supervisor.add(self.publisher)
             self.supervisor.add(self.fleet.telemetry)
@@ -145,7 +153,7 @@ class Agent:
 
     def describe(self) -> str:
         """One line for systemd's STATUS=."""
-        link = "connected" if hasattr(self, "link") and self.link.connected.is_set() else "not connected"
+        link = "connected" if self.link_connected() else "not connected"
         scanners = sum(1 for c in self._scanners.values() if c.connected)
         scans = self.scans.scans_total if hasattr(self, "scans") else 0
         full = (
@@ -186,6 +194,15 @@ class Agent:
         worker = PrinterWorker(self.jobs, printer_id)
         self.jobs.workers[printer_id] = worker
         self.supervisor.add(worker)
+
+    def _add_display(self) -> None:
+        from edge_agent.display.server import DisplayServer
+
+        self.display = DisplayServer(self, self.display_hub)
+        self.supervisor.add(self.display)
+
+    def link_connected(self) -> bool:
+        return hasattr(self, "link") and self.link.connected.is_set()
 
     def printer_states(self) -> list[dict[str, Any]]:
         return self.jobs.states() if hasattr(self, "jobs") else []
@@ -231,9 +248,15 @@ class Agent:
         for pid in new_printers:
             if pid not in self.jobs.workers:
                 self._add_printer(pid)
+        if new.display != old.display:
+            await self.supervisor.remove("display")
+            if new.display.enabled:
+                self._add_display()
+            self._log.info("display.reconfigured", enabled=new.display.enabled, port=new.display.port)
 
     def _set_mode_local(self, mode: str) -> None:
         self.mode = mode
+        self.display_hub.set("mode", mode)
 
     def _storage_changed(self, full: bool, detail: str) -> None:
         """Storage refused a scan (full) or took one again: tell people at once, not via the outbox."""
@@ -241,7 +264,10 @@ class Agent:
         self.notifier.status(self.describe())
 
     def _after_scan(self, record: ScanRecord) -> None:
-        """Feedback beyond the log: a routing slip for an expected return, where configured."""
+        """Feedback beyond the log: the station display, the configured buzzer or command, and a
+        routing slip for an expected return, where configured."""
+        self.display_hub.scan(record.payload)
+        self.feedback.on_scan(record)
         if record.outcome == "expected" and record.ret and self.config.printing.routing_slip_printer:
             self.spawn(
                 self.jobs.routing_slip(record, self.config.printing.routing_slip_printer), "routing-slip"

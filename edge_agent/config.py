@@ -252,6 +252,70 @@ class StationConfig(_Model):
     """Station mode at first start; later changes persist in storage."""
 
 
+class DisplayConfig(_Model):
+    """The station display: a page for a screen in kiosk mode at the station."""
+
+    enabled: bool = True
+    """Serve the page; off on agents with no screen."""
+    host: str = "127.0.0.1"
+    """Address the page is served on; `0.0.0.0` lets another machine show it (no login: LAN only)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """TCP port of the page."""
+    dim_after_s: float = Field(default=20.0, ge=0, le=3600)
+    """Seconds after which the last result is dimmed, so an old result is not taken for the parcel
+    in hand; 0: never."""
+    title: str | None = Field(default=None, max_length=64)
+    """Header text; none: `site / device`."""
+
+
+class BuzzerAction(_Model):
+    type: Literal["buzzer"]
+    printer: str = Field(pattern=NAME_PATTERN)
+    """Id of an ESC/POS printer whose buzzer sounds (ESC B n t; sent between print jobs)."""
+    beeps: int = Field(default=1, ge=1, le=9)
+    """Number of beeps."""
+    duration: int = Field(default=2, ge=1, le=9)
+    """Length of each beep, in the printer's unit (about 50 to 100 ms on Epson-compatible models)."""
+
+
+class CommandAction(_Model):
+    type: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    """Program and arguments, run without a shell; the scan is in the environment (EDGE_OUTCOME,
+    EDGE_MODE, EDGE_SEQ, EDGE_EVENT_ID, EDGE_SCANNER, EDGE_RETURN_ID, EDGE_ORDER_NUMBER)."""
+    timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """Seconds after which the command is killed."""
+
+    @field_validator("argv")
+    @classmethod
+    def _program_named(cls, argv: list[str]) -> list[str]:
+        if not argv[0].strip():
+            raise ValueError("the program (argv[0]) is empty")
+        return argv
+
+
+FeedbackAction = Annotated[BuzzerAction | CommandAction, Field(discriminator="type")]
+
+
+class FeedbackConfig(_Model):
+    """What happens, beyond the display, on each outcome: e.g. a buzzer for a bad read, a stack
+    light for every outcome. Empty lists: nothing."""
+
+    expected: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for an expected return."""
+    duplicate: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a return already received at this station in this mode."""
+    unknown: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a valid label that matches nothing expected."""
+    invalid: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a bad read (check digit, signature, syntax)."""
+    command: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a station command barcode (mode change)."""
+
+    def actions(self, outcome: str) -> list[BuzzerAction | CommandAction]:
+        return list(getattr(self, outcome, []))
+
+
 class AgentConfig(_Model):
     device: DeviceConfig
     mqtt: MqttConfig
@@ -265,6 +329,8 @@ class AgentConfig(_Model):
     templates: dict[str, Any] = Field(default_factory=dict)
     """Label templates by name (see config/templates/); they replace built-ins of the same name."""
     log: LogConfig = Field(default_factory=LogConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     telemetry_interval_s: int = Field(default=30, ge=1, le=3600)
     """Interval between telemetry messages, seconds."""
 
@@ -286,6 +352,17 @@ class AgentConfig(_Model):
                     raise ValueError(f"printing.routing_slip_printer: no printer has role {slip[5:]!r}")
             elif slip not in {p.id for p in self.printers}:
                 raise ValueError(f"printing.routing_slip_printer: no printer {slip!r}")
+        printers = {p.id: p for p in self.printers}
+        for outcome in ("expected", "duplicate", "unknown", "invalid", "command"):
+            for i, action in enumerate(self.feedback.actions(outcome)):
+                if isinstance(action, BuzzerAction):
+                    where = f"feedback.{outcome}[{i}].printer"
+                    if action.printer not in printers:
+                        raise ValueError(f"{where}: no printer {action.printer!r}")
+                    if printers[action.printer].language != "escpos":
+                        raise ValueError(f"{where}: {action.printer!r} is not an ESC/POS printer (no buzzer)")
+                    if printers[action.printer].transport == "file":
+                        raise ValueError(f"{where}: {action.printer!r} is a folder of files (no buzzer)")
         return self
 
     @field_validator("templates")
@@ -305,7 +382,7 @@ class AgentConfig(_Model):
         return templates
 
 
-_UNION_TAGS = {"serial", "hid", "tcp", "device", "file"}
+_UNION_TAGS = {"serial", "hid", "tcp", "device", "file", "buzzer", "command"}
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

@@ -129,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"demo: simulated {printer.get('language')} printer {printer['id']} on :{port_p}, "
                       f"labels kept in {jobs}", file=sys.stderr)  # fmt: skip
     agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
+    display = config.get("display") or {}
+    if display.get("enabled", True):
+        print(f"demo: station display at http://{display.get('host', '127.0.0.1')}:{display.get('port', 8080)}/",
+              file=sys.stderr)  # fmt: skip
     print(f"demo: agent pid {agent.pid}, {len(sims)} simulated scanners; Ctrl-C to stop", file=sys.stderr)
     stop = threading.Event()
 

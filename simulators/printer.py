@@ -8,10 +8,11 @@ channel (TCP `--control-port`, or stdin), one command per line, answered with a 
     drop_next N         close the next job's connection after N bytes of it
     slow SECONDS        answer status requests that late
     garbage on|off      answer status requests with garbage
-    stats               jobs received, labels, bytes, jobs received while not ready
+    stats               jobs received, labels, bytes, jobs received while not ready, beeps
 
 A Zebra out of paper may stay silent on `~HS`; so does this one (`--quiet-when-out`, default on
-for ZPL). Events go to stdout as JSON lines (`ready`, `job`, `state`).
+for ZPL). Events go to stdout as JSON lines (`ready`, `job`, `state`, and `buzzer` when an ESC/POS
+printer is sent ESC B n t alone).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class PrinterState:
         self.labels = 0
         self.not_ready_jobs = 0
         self.dropped = 0
+        self.beeps = 0
 
     @property
     def ready(self) -> bool:
@@ -99,6 +101,11 @@ class PrinterState:
     def record(self, job: bytes, complete: bool = True) -> None:
         if not job.strip():
             return
+        beeps = buzzer_only(job) if self.lang == "escpos" else None
+        if beeps is not None:  # a buzzer between jobs sounds; no paper moves
+            self.beeps += sum(n for n, _ in beeps)
+            emit("buzzer", beeps=[n for n, _ in beeps], durations=[t for _, t in beeps], ready=self.ready)
+            return
         if not complete:
             self.dropped += 1
         labels = job.count(b"^XZ") if self.lang == "zpl" else max(1, job.count(b"\x1dV"))
@@ -127,7 +134,20 @@ class PrinterState:
         elif cmd != "stats":
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         return {"ok": True, "jobs": len(self.jobs), "labels": self.labels, "bytes": sum(map(len, self.jobs)),
-                "not_ready_jobs": self.not_ready_jobs, "dropped": self.dropped, **self.flags}  # fmt: skip
+                "not_ready_jobs": self.not_ready_jobs, "dropped": self.dropped, "beeps": self.beeps,
+                **self.flags}  # fmt: skip
+
+
+def buzzer_only(data: bytes) -> list[tuple[int, int]] | None:
+    """(beeps, duration) of each ESC B n t, when `data` holds nothing else."""
+    if not data or len(data) % 4:
+        return None
+    out = []
+    for i in range(0, len(data), 4):
+        if data[i : i + 2] != b"\x1bB":
+            return None
+        out.append((data[i + 2], data[i + 3]))
+    return out
 
 
 async def serve_tcp(state: PrinterState, port: int) -> asyncio.Server:
@@ -190,6 +210,9 @@ async def serve_pty(state: PrinterState, link: Path) -> None:
             if answer is not None:
                 os.write(master, answer)
         pending += data
+        while len(pending) >= 4 and buzzer_only(bytes(pending[:4])):
+            state.record(bytes(pending[:4]))
+            del pending[:4]
         while end in pending:
             cut = pending.index(end) + len(end) + (0 if state.lang == "zpl" else 1)
             state.record(bytes(pending[:cut]))

@@ -29,6 +29,7 @@ import json
 import sqlite3
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ from edge_agent.printing.render_zpl import render_zpl
 from edge_agent.printing.templates import Template, TemplateError, fill, with_site_templates
 from edge_agent.store import outbox
 from edge_agent.sync.models import PrintJob, describe, parse_rfc3339, rfc3339
+
+SIGNAL_MAX_AGE_S = 3.0
+"""A buzzer that could not sound within this many seconds of its scan is dropped, seconds."""
 
 if TYPE_CHECKING:
     from edge_agent.app import Agent
@@ -327,11 +331,28 @@ class PrinterWorker:
         self.last = PrinterStatus("unknown", "not asked yet")
         self._published: PrinterStatus | None = None
         self._wake = asyncio.Event()
+        self._signals: deque[tuple[float, bytes, str]] = deque(maxlen=8)
         self._driver: PrinterDriver | None = None
         self._log = structlog.get_logger("edge_agent.printing").bind(component="printer", printer=printer_id)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def signal(self, data: bytes, name: str) -> None:
+        """Bytes that are not a job (a buzzer): sent between jobs, never inside one."""
+        self._signals.append((time.monotonic(), data, name))
+        self._wake.set()
+
+    async def _send_signals(self) -> None:
+        while self._signals and self._driver is not None:
+            queued, data, name = self._signals.popleft()
+            if time.monotonic() - queued > SIGNAL_MAX_AGE_S:
+                self._log.info("feedback.dropped_stale", signal=name)
+                continue
+            try:
+                await self._driver.send(data, name=name)
+            except (NotSent, PartlySent) as exc:
+                self._log.warning("feedback.not_sent", signal=name, error=str(exc))
 
     def _make_driver(self) -> PrinterDriver:
         cfg = self.config
@@ -386,6 +407,7 @@ class PrinterWorker:
         await self._check()
         while True:
             self._wake.clear()  # before the query: a job accepted during it wakes the wait below
+            await self._send_signals()
             job = await self._next_job()
             if job is None:
                 try:

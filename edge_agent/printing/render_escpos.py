@@ -48,3 +48,10 @@ def _render(label: Filled, copies: int) -> bytes:
         printer.cut()
     data: bytes = printer.output
     return data
+
+
+def buzzer_bytes(beeps: int, duration: int) -> bytes:
+    """ESC B n t: the buzzer of Epson-compatible printers (no paper moves)."""
+    printer = Dummy()
+    printer.buzzer(beeps, duration)
+    return bytes(printer.output)

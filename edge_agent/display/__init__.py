@@ -1,0 +1,1 @@
+"""The station display: the last scan's result, big, for the worker at the dock (see server.py)."""
