@@ -265,9 +265,13 @@ class Agent:
 
     def _after_scan(self, record: ScanRecord) -> None:
         """Feedback beyond the log: the station display, the configured buzzer or command, and a
-        routing slip for an expected return, where configured."""
-        self.display_hub.scan(record.payload)
-        self.feedback.on_scan(record)
+        routing slip for an expected return, where configured. The scan is stored already: a
+        failure here is logged and must not reach the scanner."""
+        try:
+            self.display_hub.scan(record.payload)
+            self.feedback.on_scan(record)
+        except Exception as exc:
+            self._log.exception("feedback.failed", event_id=record.event_id, error=repr(exc))
         if record.outcome == "expected" and record.ret and self.config.printing.routing_slip_printer:
             self.spawn(
                 self.jobs.routing_slip(record, self.config.printing.routing_slip_printer), "routing-slip"

@@ -210,11 +210,13 @@ async def serve_pty(state: PrinterState, link: Path) -> None:
             if answer is not None:
                 os.write(master, answer)
         pending += data
-        while len(pending) >= 4 and buzzer_only(bytes(pending[:4])):
-            state.record(bytes(pending[:4]))
-            del pending[:4]
-        while end in pending:
-            cut = pending.index(end) + len(end) + (0 if state.lang == "zpl" else 1)
+        while True:
+            if len(pending) >= 4 and buzzer_only(bytes(pending[:4])):
+                cut = 4
+            elif end in pending:
+                cut = pending.index(end) + len(end) + (0 if state.lang == "zpl" else 1)
+            else:
+                break
             state.record(bytes(pending[:cut]))
             del pending[:cut]
 

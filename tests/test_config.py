@@ -134,3 +134,70 @@ def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
                             text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2
     assert "device.site" in result.stderr and "mqtt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "key", "words"),
+    [
+        (
+            "feedback",
+            {"invalid": [{"type": "buzzer", "printer": "p1"}]},
+            "",
+            "feedback.invalid[0].printer: 'p1' is not an ESC/POS",
+        ),
+        (
+            "feedback",
+            {"unknown": [{"type": "buzzer", "printer": "p9"}]},
+            "",
+            "feedback.unknown[0].printer: no printer 'p9'",
+        ),
+        ("feedback", {"expected": [{"type": "lamp"}]}, "feedback.expected[0]", "'buzzer', 'command'"),
+        (
+            "feedback",
+            {"expected": [{"type": "command", "argv": []}]},
+            "feedback.expected[0].argv",
+            "at least 1",
+        ),
+        (
+            "feedback",
+            {"expected": [{"type": "command", "argv": [" "]}]},
+            "feedback.expected[0].argv",
+            "argv[0]",
+        ),
+        (
+            "feedback",
+            {"expected": [{"type": "command", "argv": ["x"], "timeout_s": 0}]},
+            "feedback.expected[0].timeout_s",
+            "greater than 0",
+        ),
+        ("feedback", {"arrived": []}, "feedback.arrived", "unknown key"),
+        ("display", {"port": 70000}, "display.port", "less than or equal to 65535"),
+        ("display", {"listen": "0.0.0.0:80"}, "display.listen", "unknown key"),
+    ],
+)
+def test_display_and_feedback_errors_name_their_key(
+    section: str, value: object, key: str, words: str
+) -> None:
+    data = parse_config_data()
+    data[section] = value
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert len(info.value.problems) == 1
+    path, message = info.value.problems[0]
+    assert path == key and words in message, info.value.problems
+
+
+def test_display_and_feedback_accepted() -> None:
+    data = parse_config_data()
+    data["display"] = {"host": "0.0.0.0", "port": 8081, "dim_after_s": 0, "title": "Dock 7"}
+    data["feedback"] = {"invalid": [{"type": "buzzer", "printer": "p2", "beeps": 3},
+                                    {"type": "command", "argv": ["/usr/local/bin/light", "red"], "timeout_s": 2}]}  # fmt: skip
+    config = parse_config(data)
+    assert config.display.port == 8081 and config.feedback.actions("expected") == []
+    assert [a.type for a in config.feedback.actions("invalid")] == ["buzzer", "command"]
+
+
+def parse_config_data() -> dict:
+    import yaml
+
+    return yaml.safe_load(MINIMAL)

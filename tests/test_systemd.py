@@ -127,3 +127,17 @@ def test_udev_rules_give_stable_names_and_never_0666() -> None:
         assert re.search(r'SYMLINK\+="edge-agent/[a-z0-9-]+"', line), line
         assert re.search(r'GROUP="(input|dialout|lp)"', line) and 'MODE="0660"' in line, line
         assert re.search(r'ATTRS\{idVendor\}=="[0-9a-f]{4}"', line) and "ATTRS{idProduct}" in line, line
+
+
+def test_kiosk_unit_verifies_and_opens_the_display() -> None:
+    path = ROOT / "systemd" / "edge-display-kiosk.service"
+    unit = path.read_text()
+    assert "--kiosk" in unit and "http://127.0.0.1:8080/" in unit and "After=edge-agent.service" in unit
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True
+    )
+    # cage, chromium and the kiosk user exist on a station, not on this machine
+    problems = [line for line in result.stderr.splitlines()
+                if "edge-display-kiosk.service" in line and "not executable" not in line
+                and "No such file" not in line and "edge-kiosk" not in line]  # fmt: skip
+    assert problems == [], result.stderr

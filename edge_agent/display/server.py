@@ -75,7 +75,7 @@ class DisplayServer:
         self.address = sockets[0].getsockname()[:2] if sockets else (cfg.host, cfg.port)
         midnight = local_midnight()
         last, counts = await self._agent.reader.read(lambda c: load_from_db(c, midnight))
-        self._hub.loaded(last, counts, local_day(midnight + 3600))
+        self._hub.loaded(last, counts, local_day())
         await self._refresh()
         self._log.info("display.serving", url=f"http://{self.address[0]}:{self.address[1]}/")
 
