@@ -122,7 +122,7 @@ class Agent:
                 self.link, self.reader, self.writer, self.config.storage.retention_days * 86400.0
             )
             self.scans = ScanService(
-                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self._set_mode_local,
+                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.mode_changed,
                 self._after_scan, self._storage_changed,
             )  # fmt: skip
             from edge_agent.printing.jobs import PrintService
@@ -201,6 +201,16 @@ class Agent:
         self.display = DisplayServer(self, self.display_hub)
         self.supervisor.add(self.display)
 
+    def display_status(self) -> dict[str, Any]:
+        """For the `status` command: where the station page is served and how many screens watch it."""
+        server = self.supervisor.components.get("display")
+        address = getattr(server, "address", None)
+        return {
+            "enabled": self.config.display.enabled,
+            "url": f"http://{address[0]}:{address[1]}/" if address else None,
+            "pages": self.display_hub.watchers if hasattr(self, "display_hub") else 0,
+        }
+
     def link_connected(self) -> bool:
         return hasattr(self, "link") and self.link.connected.is_set()
 
@@ -254,7 +264,7 @@ class Agent:
                 self._add_display()
             self._log.info("display.reconfigured", enabled=new.display.enabled, port=new.display.port)
 
-    def _set_mode_local(self, mode: str) -> None:
+    def mode_changed(self, mode: str) -> None:
         self.mode = mode
         self.display_hub.set("mode", mode)
 

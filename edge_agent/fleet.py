@@ -254,6 +254,7 @@ class Fleet:
             "config_version": agent.config_version,
             "mode": agent.mode,
             "storage_full": agent.scans.storage_full,
+            "display": agent.display_status(),
             "counters": {
                 "scans_total": agent.scans.scans_total,
                 "prints_total": agent.prints_total,
@@ -271,7 +272,8 @@ class Fleet:
         if mode not in MODES:
             raise CommandError("bad_args", f"mode {mode!r} is not one of {', '.join(MODES)}")
         await self.agent.writer.submit(lambda c: outbox.set_meta(c, "mode", mode))
-        previous, self.agent.mode = self.agent.mode, mode
+        previous = self.agent.mode
+        self.agent.mode_changed(mode)
         self._log.info("station.mode_changed", mode=mode, previous=previous, by="command")
         return {"mode": mode, "previous": previous}
 

@@ -19,6 +19,7 @@ from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker, free_port
 from tests.browser import chromium, wait_page
 from tests.conftest import ROOT, sim_cmd
+from tests.test_sync_fleet import desired
 
 GREEN, AMBER, RED, BLUE = "rgb(23, 129, 58)", "rgb(242, 169, 0)", "rgb(198, 40, 40)", "rgb(31, 95, 168)"
 
@@ -75,6 +76,9 @@ def test_scan_results_show_on_the_page_and_survive_an_agent_restart(tmp_path: Pa
             )
             assert idle["outcome"] == "idle" and idle["verdict"] == "READY" and idle["mode"] == "receive"
             assert idle["scanners"] == "scanner s1: ok" and idle["outbox"] == "all sent"
+            assert (
+                central.command("dock-07", "status")["data"]["display"]["pages"] == 1
+            )  # the admin sees a screen
 
             typed = scanner.scan(labels_of(r[0])[0])
             s = wait_page(page, next_seq(1), what="scan 1")
@@ -126,8 +130,15 @@ def test_scan_results_show_on_the_page_and_survive_an_agent_restart(tmp_path: Pa
         central.close()
 
 
-def test_state_document_and_a_taken_port(tmp_path: Path, broker: Broker) -> None:
-    """The JSON behind the page; a display that cannot bind is logged and retried while scans go on."""
+def get_state(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as reply:
+        return json.loads(reply.read())  # type: ignore[no-any-return]
+
+
+def test_state_document_a_taken_port_and_hot_reconfiguration(tmp_path: Path, broker: Broker) -> None:
+    """The JSON behind the page; a display that cannot bind is logged and retried while scans go
+    on; the status command says where the page is; a desired config changes it without a restart."""
+    central = Central("127.0.0.1", broker.port, "hel1")
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
@@ -142,8 +153,7 @@ def test_state_document_and_a_taken_port(tmp_path: Path, broker: Broker) -> None
         agent.wait_for("scan.stored", seq=1)
         blocker.close()  # the port comes free: the supervisor's next restart serves it
         agent.wait_for("display.serving", timeout=30)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as reply:
-            doc = json.loads(reply.read())
+        doc = get_state(port)
         assert doc["mode"] == "restock" and doc["last"]["seq"] == 1 and doc["last"]["outcome"] == "command"
         assert doc["today"]["counts"]["command"] == 1
         assert doc["station"] == {"site": "hel1", "device": "dock-07", "title": "hel1 / dock-07",
@@ -151,7 +161,21 @@ def test_state_document_and_a_taken_port(tmp_path: Path, broker: Broker) -> None
         assert doc["scanners"] == [{"id": "s1", "type": "serial", "connected": True, "scans": 1}]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
             assert reply.headers["Cache-Control"] == "no-cache" and b"display.js" in reply.read()
+        status = central.command("dock-07", "status")
+        assert status["data"]["display"] == {"enabled": True, "url": f"http://127.0.0.1:{port}/", "pages": 0}
+        assert status["data"]["counters"]["restarts"]["display"] >= 1  # the failed binds
+        central.command("dock-07", "set_mode", {"mode": "reject"})
+        assert get_state(port)["mode"] == "reject"  # at once, not at the next refresh
+        new_port = free_port()
+        desired(central, 2, {"display": {"port": new_port, "title": "Dock 7", "dim_after_s": 5}})
+        agent.wait_for("display.serving", url=f"http://127.0.0.1:{new_port}/")
+        doc = get_state(new_port)
+        assert doc["station"]["title"] == "Dock 7" and doc["station"]["dim_after_s"] == 5
+        assert doc["last"]["seq"] == 1 and doc["mode"] == "reject"
+        with pytest.raises(OSError):
+            get_state(port)  # the old address is given up
     finally:
+        central.close()
         blocker.close()
         scanner.close()
         agent.kill()

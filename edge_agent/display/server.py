@@ -56,6 +56,7 @@ class DisplayServer:
 
         cfg = self._agent.config.display
         self._closing = False
+        self.address = None
         app = web.Application()
         for path in STATIC:
             app.router.add_get(path, self._static)
@@ -86,6 +87,7 @@ class DisplayServer:
 
     async def stop(self) -> None:
         self._closing = True
+        self.address = None
         self._hub.wake_all()  # open event streams end now, not at the shutdown timeout
         if self._runner is not None:
             runner, self._runner = self._runner, None
