@@ -33,7 +33,7 @@ from simulators.central import Central, labels_of
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker, free_port
 from tests.browser import chromium, wait_page
-from tests.test_display import Scanner
+from tests.test_display import Scanner, station_ready
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -93,12 +93,8 @@ def main() -> None:
     to_page: list[float] = []
     to_broker: list[float] = []
     try:
-        agent.wait_for("manifest.applied", version=1)
-        agent.wait_for("display.serving")
-        agent.wait_for("scanner.opened")
         with chromium() as page:
-            page.get(f"http://127.0.0.1:{port}/")
-            wait_page(page, lambda s: s["connected"] == "yes", what="connected")
+            station_ready(agent, page, port)
             for i, ret in enumerate(central.returns[: args.scans], start=1):
                 typed = scanner.scan(labels_of(ret)[i % 3])
                 shown = wait_page(page, lambda s, i=i: s["seq"] == str(i), what=f"scan {i}")

@@ -53,6 +53,16 @@ def start_agent(
     return AgentProcess(config, tmp_path / "agent.log").start(), link
 
 
+def station_ready(agent: AgentProcess, page: Any, port: int) -> dict[str, Any]:
+    """Waits for the manifest, the page's server and the scanner, opens the page and waits until
+    it is connected and the broker online; returns what it shows then."""
+    agent.wait_for("manifest.applied", version=1)
+    agent.wait_for("display.serving")
+    agent.wait_for("scanner.opened")
+    page.get(f"http://127.0.0.1:{port}/")
+    return wait_page(page, lambda s: s["connected"] == "yes" and "online" in s["broker"], what="connected")
+
+
 def next_seq(seq: int) -> Any:
     return lambda s: s["seq"] == str(seq)
 
@@ -66,14 +76,8 @@ def test_scan_results_show_on_the_page_and_survive_an_agent_restart(tmp_path: Pa
     scanner = Scanner(link)
     r = central.returns
     try:
-        agent.wait_for("manifest.applied", version=1)
-        agent.wait_for("display.serving")
-        agent.wait_for("scanner.opened")
         with chromium() as page:
-            page.get(f"http://127.0.0.1:{port}/")
-            idle = wait_page(
-                page, lambda s: s["connected"] == "yes" and "online" in s["broker"], what="connected"
-            )
+            idle = station_ready(agent, page, port)
             assert idle["outcome"] == "idle" and idle["verdict"] == "READY" and idle["mode"] == "receive"
             assert idle["scanners"] == "scanner s1: ok" and idle["outbox"] == "all sent"
             assert (
