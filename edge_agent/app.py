@@ -198,8 +198,7 @@ class Agent:
     def _add_display(self) -> None:
         from edge_agent.display.server import DisplayServer
 
-        self.display = DisplayServer(self, self.display_hub)
-        self.supervisor.add(self.display)
+        self.supervisor.add(DisplayServer(self, self.display_hub))
 
     def display_status(self) -> dict[str, Any]:
         """For the `status` command: where the station page is served and how many screens watch it."""
