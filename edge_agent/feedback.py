@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -35,8 +36,6 @@ class Feedback:
         self._agent = agent
         self._pending: deque[tuple[CommandAction, dict[str, str], str]] = deque()
         self._wake = asyncio.Event()
-        self.commands_run = 0
-        self.commands_failed = 0
         self._log = structlog.get_logger("edge_agent.feedback").bind(component="feedback")
 
     def on_scan(self, record: ScanRecord) -> None:
@@ -101,27 +100,20 @@ class Feedback:
                 start_new_session=True,  # a kill reaches what the command started, not the agent
             )
         except OSError as exc:
-            self.commands_failed += 1
             log.error("feedback.command_failed", error=f"cannot start: {exc.strerror or exc}")
             return
         try:
             async with asyncio.timeout(action.timeout_s):
                 _, stderr = await proc.communicate()
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            raise
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            await proc.wait()
-            self.commands_failed += 1
             log.error("feedback.command_timeout", timeout_s=action.timeout_s)
             return
-        self.commands_run += 1
+        finally:
+            if proc.returncode is None:  # timed out, or the agent is stopping: asyncio's watcher reaps it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         ms = round((time.monotonic() - t0) * 1000, 1)
         if proc.returncode != 0:
-            self.commands_failed += 1
             log.error("feedback.command_failed", exit_code=proc.returncode, ms=ms,
                       stderr=stderr.decode("utf-8", "replace")[-400:])  # fmt: skip
         else:

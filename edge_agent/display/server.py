@@ -77,6 +77,10 @@ class DisplayServer:
         midnight = local_midnight()
         last, counts = await self._agent.reader.read(lambda c: load_from_db(c, midnight))
         self._hub.loaded(last, counts, local_day())
+        device, cfg = self._agent.config.device, self._agent.config.display
+        # set here, not refreshed: a change under `display:` restarts this component
+        self._hub.set("station", {"site": device.site, "device": device.id, "dim_after_s": cfg.dim_after_s,
+                                  "title": cfg.title or f"{device.site} / {device.id}"})  # fmt: skip
         await self._refresh()
         self._log.info("display.serving", url=f"http://{self.address[0]}:{self.address[1]}/")
 
@@ -105,10 +109,6 @@ class DisplayServer:
         hub.set("scanners", agent.scanner_states())
         hub.set("storage_full", agent.scans.storage_full)
         hub.set("manifest_version", agent.manifest_version)
-        cfg = agent.config.display
-        hub.set("station", {"site": agent.config.device.site, "device": agent.config.device.id,
-                            "title": cfg.title or f"{agent.config.device.site} / {agent.config.device.id}",
-                            "dim_after_s": cfg.dim_after_s})  # fmt: skip
 
     # --- handlers ------------------------------------------------------------------------
     async def _static(self, request: web.Request) -> web.StreamResponse:
