@@ -39,3 +39,56 @@ def s10(serial: int, service: str = "RR", country: str = "SE") -> str:
 
 def gs1_128_sscc(serial: int, postal: str = "00180") -> str:
     return f"]C100{sscc(serial)}{GS}420{postal}"
+
+
+RS, EOT = "\x1e", "\x04"
+
+
+def gtin14(serial: int, company: str = "950600013") -> str:
+    body = f"0{company}{serial:0{12 - len(company)}d}"[:13]
+    return body + gs1_check_digit(body)
+
+
+def digital_link(serial: int, host: str = "id.gs1.org") -> str:
+    """A GS1 Digital Link URI: GTIN and lot in the path, an expiry date in the query."""
+    return f"https://{host}/01/{gtin14(serial)}/10/LOT{serial}?17=271231"
+
+
+def ups_check_digit(serial: str) -> str:
+    """UPS: letters count as (ord - 3) % 10, digits in odd positions (from 1) doubled, mod 10."""
+    total = 0
+    for i, c in enumerate(serial):
+        x = int(c) if c.isdigit() else (ord(c) - 3) % 10
+        total += x * 2 if i % 2 == 1 else x
+    return str((10 - total % 10) % 10)
+
+
+def ups_maxicode(package: int, shipper: str = "06X610", service: str = "001") -> tuple[str, str]:
+    """(MaxiCode message as UPS prints it, the 1Z number it stands for): the tracking field is the
+    short form `1Z` + 7 digits + check digit (reference/iso15434.md)."""
+    serial = f"{shipper}{service[-2:]}{package:07d}"
+    number = "1Z" + serial + ups_check_digit(serial)
+    short = "1Z" + number[10:]
+    fields = [
+        "96841706672",
+        "840",
+        service,
+        short,
+        "UPSN",
+        shipper,
+        "159",
+        "",
+        "1/1",
+        "10",
+        "Y",
+        "1 MAIN ST",
+        "SPRINGFIELD",
+        "IL",
+    ]
+    return f"[)>{RS}01{GS}" + GS.join(fields) + f"{RS}{EOT}", number
+
+
+def mh10(serial: int) -> str:
+    """An MH10.8.2 (format 06) DataMatrix: license plate, customer order, lot, quantity."""
+    fields = [f"1JUN0761042500{serial:06d}", f"KSO-{serial}", f"1TLOT{serial % 97}", "Q1"]
+    return f"[)>{RS}06{GS}" + GS.join(fields) + f"{RS}{EOT}"

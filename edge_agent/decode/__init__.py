@@ -1,17 +1,26 @@
 """Decoding of scanned payloads (labels.md). Pure: no I/O, no logging; never raises.
 
-Kinds are tried in the contract's order: command, return_label, gs1, tracking, rule, unknown.
+Kinds are tried in the contract's order: command, return_label, iso15434, gs1 (element strings
+and Digital Link URIs), tracking, rule, unknown. Each step looks at the first characters before
+running anything costly, so a payload meets only the parsers that could accept it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edge_agent.decode import ret1
+from edge_agent.decode import iso15434, ret1
 from edge_agent.decode.aim import GS1_SYMBOLOGIES, split_symbology
 from edge_agent.decode.commands import PREFIX as CMD_PREFIX
 from edge_agent.decode.commands import parse_command
-from edge_agent.decode.gs1 import Gs1Result, decode_gs1, has_gs1_marker, try_implicit_gs1
+from edge_agent.decode.digital_link import decode_digital_link
+from edge_agent.decode.gs1 import (
+    Gs1Result,
+    decode_gs1,
+    has_gs1_marker,
+    looks_like_url,
+    try_implicit_gs1,
+)
 from edge_agent.decode.model import KINDS, Decoded
 from edge_agent.decode.rules import Rule
 from edge_agent.decode.tracking import match_tracking
@@ -59,9 +68,14 @@ class Decoder:
         if head == ret1.PREFIX:
             return self._return_label(raw, symbology, body.upper())
 
+        if iso15434.is_envelope(body):
+            return self._envelope(raw, symbology, body)
+
         result: Gs1Result | None
         if symbology in GS1_SYMBOLOGIES or has_gs1_marker(body):
             result = decode_gs1(body)
+        elif looks_like_url(body):
+            result = decode_digital_link(body)
         else:
             result = try_implicit_gs1(body)
         if result is not None:
@@ -82,6 +96,19 @@ class Decoder:
 
         error = encoding_error or _unprintable(body)
         return Decoded(raw, symbology, "unknown", error is None, error)
+
+    def _envelope(self, raw: str, symbology: str | None, body: str) -> Decoded:
+        envelope, end = iso15434.parse_envelope(body)
+        error = envelope.error
+        if error is None and end < len(body):
+            error = f"ISO/IEC 15434: text after the end of the message (EOT) at position {end}"
+        only = envelope.formats[0] if len(envelope.formats) == 1 else None
+        if error is None and only is not None and only.format == "05":
+            result = decode_gs1(only.fields[0])  # labels.md: a message of format 05 alone is GS1
+            keys = result.keys if result.valid else {}
+            return Decoded(raw, symbology, "gs1", result.valid, result.error, keys, result.ais)
+        keys = envelope.keys if error is None else {}
+        return Decoded(raw, symbology, "iso15434", error is None, error, keys, envelope.detail())
 
     def _return_label(self, raw: str, symbology: str | None, text: str) -> Decoded:
         label, error = ret1.parse(text)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -16,6 +15,9 @@ SIG_LEN = 16
 _KID = re.compile(r"[0-9A-Z]{1,8}")
 _ID = re.compile(r"[0-9A-Z-]{1,20}")
 _SIG = re.compile(r"[A-Z2-7]{16}")
+_WHOLE = re.compile(r"RET1:([0-9A-Z]{1,8}):([0-9A-Z-]{1,20}):([0-9A-Z-]{1,20}):([A-Z2-7]{16})")
+# 16 base32 characters are 80 bits: the first 10 bytes of the digest are all that is encoded.
+_SIG_BYTES = SIG_LEN * 5 // 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,8 @@ class Ret1:
 
 def signature(key: bytes, kid: str, return_id: str, order_number: str) -> str:
     message = f"{PREFIX}{kid}:{return_id}:{order_number}".encode("ascii")
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return base64.b32encode(digest).decode("ascii")[:SIG_LEN]
+    digest = hmac.digest(key, message, "sha256")
+    return base64.b32encode(digest[:_SIG_BYTES]).decode("ascii")
 
 
 def make_label(key: bytes, kid: str, return_id: str, order_number: str) -> str:
@@ -46,6 +48,9 @@ def make_label(key: bytes, kid: str, return_id: str, order_number: str) -> str:
 
 def parse(text: str) -> tuple[Ret1 | None, str | None]:
     """Split an upper-cased RET1 payload; returns `(label, None)` or `(partial_or_None, error)`."""
+    whole = _WHOLE.fullmatch(text)
+    if whole is not None:
+        return Ret1(*whole.groups()), None
     parts = text.split(":")
     if len(parts) != 5:
         return None, f"RET1 label has {len(parts)} fields separated by ':', expected 5"

@@ -3,8 +3,13 @@
 Each courier file lists formats: a regular expression with named groups `SerialNumber` and
 `CheckDigit`, a check-digit algorithm with its parameters, optional rules that rewrite the
 serial number before checking, and lookups that must succeed (an S10 country code must be a
-UPU member). This module compiles them once and evaluates them; it holds no carrier rules
-of its own beyond the algorithms the data set names (see the data set's CHECKSUM_ALGORITHMS).
+UPU member). This module compiles them once and evaluates them; it holds no carrier rules of
+its own beyond the algorithms the data set names (its CHECKSUM_ALGORITHMS.md, plus Luhn) and
+which formats are package barcodes that wrap a shorter number (labels.md, kind 5).
+
+Speed: a payload is compacted (spaces as printed are not part of the number) and only the
+formats whose compact length range and first character admit it are tried, so a payload meets
+one to three regular expressions instead of every format of every courier.
 """
 
 from __future__ import annotations
@@ -15,42 +20,86 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from operator import mul
 from typing import Any
 
+from edge_agent.decode._regex_shape import first_chars, width
+
 _NAMED_GROUP = re.compile(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
-_WS = re.compile(r"\s+")
 _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 _ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MOD10_LETTERS = str.maketrans({c: str((ord(c) - 3) % 10) for c in _ALNUM36[10:] + _ALNUM36[10:].lower()})
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+_MAX_LEN = 64
+
+# Package barcodes that wrap a tracking number (labels.md kind 5), by format id: the inner
+# number is SerialNumber + CheckDigit, cut to its last N characters where N is given. USPS
+# formats carry an optional `420` + ZIP routing prefix in front of the serial number.
+_INNER: dict[str, int | None] = {
+    "usps_impb_n": None,
+    "usps_impb_c": None,
+    "usps_legacy": None,
+    "fedex_ground_96": None,
+    "fedex_astra_32": None,
+    "fedex_ground_gsn": 12,
+    "fedex_34": 12,
+}
+
+# When numbers of two couriers share a shape and both check digits pass, the first courier here
+# wins (then the data set's file order). Checked formats always come before unchecked ones.
+_PRIORITY = (
+    "s10",
+    "ups",
+    "usps",
+    "purolator",
+    "fedex",
+    "old_dominion",
+    "dhl",
+    "dpd",
+    "canada_post",
+    "ontrac",
+)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TrackingMatch:
     courier: str
     service: str
     number: str
     valid: bool
     error: str | None
+    barcode: str | None = None
+    """The whole package barcode when `number` is the tracking number it wraps."""
 
     def detail(self) -> dict[str, str]:
-        return {"courier": self.courier, "number": self.number, "service": self.service}
+        out = {"courier": self.courier, "number": self.number, "service": self.service}
+        if self.barcode is not None:
+            out["barcode"] = self.barcode
+        return out
 
 
 def _mod10(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
-    chars = sequence[::-1] if params.get("reverse") else sequence
-    odds = params.get("odds_multiplier")
-    evens = params.get("evens_multiplier")
-    total = 0
-    for i, c in enumerate(chars):
-        x = int(c) if c.isdigit() else (ord(c) - 3) % 10
-        if odds and i % 2 == 1:
-            x *= int(odds)
-        elif evens and i % 2 == 0:
-            x *= int(evens)
-        total += x
-    digit = total % 10
-    if digit:
-        digit = 10 - digit
-    return check.isdigit() and digit == int(check)
+    """The data set's mod 10: a letter counts as (ord - 3) % 10; positions (from 0) are weighted
+    by `evens_multiplier` and `odds_multiplier`, the sum's complement to 10 is the check digit."""
+    if not check.isdigit():
+        return False
+    digits = (sequence[::-1] if params.get("reverse") else sequence).translate(_MOD10_LETTERS)
+    if not digits.isdigit():
+        return False
+    evens = int(params.get("evens_multiplier") or 1)
+    odds = int(params.get("odds_multiplier") or 1)
+    total = evens * sum(map(int, digits[0::2])) + odds * sum(map(int, digits[1::2]))
+    return (10 - total % 10) % 10 == int(check)
+
+
+def _luhn(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
+    """Ordinary Luhn: from the right of the sequence (the check digit's neighbour), double every
+    other digit starting with the first, subtract 9 above 9."""
+    if not (sequence.isdigit() and check.isdigit()):
+        return False
+    backwards = sequence[::-1]
+    total = sum(map(int, backwards[0::2].translate(_LUHN_DOUBLED))) + sum(map(int, backwards[1::2]))
+    return (10 - total % 10) % 10 == int(check)
 
 
 def _mod7(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
@@ -60,17 +109,15 @@ def _mod7(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
 def _s10(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
     if not (sequence.isdigit() and check.isdigit()):
         return False
-    total = sum(int(a) * b for a, b in zip(sequence, _S10_WEIGHTS, strict=False))
-    remainder = total % 11
+    remainder = sum(map(mul, map(int, sequence), _S10_WEIGHTS)) % 11
     digit = 0 if remainder == 1 else 5 if remainder == 0 else 11 - remainder
     return digit == int(check)
 
 
 def _weighted(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
-    weights = params.get("weightings") or []
     if not (sequence.isdigit() and check.isdigit()):
         return False
-    total = sum(int(a) * int(b) for a, b in zip(sequence, weights, strict=False))
+    total: int = sum(map(mul, map(int, sequence), params.get("weightings") or ()))
     return total % int(params["modulo1"]) % int(params["modulo2"]) == int(check)
 
 
@@ -78,9 +125,10 @@ def _mod_37_36(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
     mod = 36
     cd = mod
     for char in sequence.upper():
-        if char not in _ALNUM36:
+        value = _ALNUM36.find(char)
+        if value < 0:
             return False
-        cd += _ALNUM36.index(char)
+        cd += value
         if cd > mod:
             cd -= mod
         cd *= 2
@@ -98,59 +146,66 @@ CHECKSUMS: dict[str, Callable[[str, str, Mapping[str, Any]], bool]] = {
     "s10": _s10,
     "sum_product_with_weightings_and_modulo": _weighted,
     "mod_37_36": _mod_37_36,
+    "luhn": _luhn,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class _Format:
     courier: str
+    id: str
     name: str
     regex: re.Pattern[str]
+    min_len: int
+    max_len: int
+    first: frozenset[str] | None
+    """Characters a (compact) number of this format can start with; None: any."""
     checksum: Mapping[str, Any] | None
+    check: Callable[[str, str, Mapping[str, Any]], bool] | None
     prepend_if: tuple[re.Pattern[str], str] | None
     must_exist: tuple[tuple[str, str, frozenset[str], tuple[re.Pattern[str], ...]], ...]
     """(lookup name, regex group, exact values, patterns): the group's value must be one of them."""
     test_numbers: Mapping[str, list[str]]
 
     def evaluate(self, payload: str) -> TrackingMatch | None:
-        m = self.regex.fullmatch(payload)
+        """Evaluate a number as printed (spaces allowed)."""
+        return self.evaluate_compact("".join(payload.split()))
+
+    def evaluate_compact(self, number: str) -> TrackingMatch | None:
+        m = self.regex.fullmatch(number)
         if m is None:
             return None
-        groups = m.groupdict()
-        number = _WS.sub("", payload)
-        serial = _WS.sub("", groups.get("SerialNumber") or "")
-        check = _WS.sub("", groups.get("CheckDigit") or "")
-        if self.prepend_if is not None and self.prepend_if[0].match(serial):
-            serial = self.prepend_if[1] + serial
-        if self.checksum is not None:
-            algorithm = CHECKSUMS.get(self.checksum["name"])
-            if algorithm is None or not algorithm(serial, check, self.checksum):
-                return TrackingMatch(
-                    self.courier,
-                    self.name,
-                    number,
-                    False,
-                    f"{self.name} tracking number: check digit is wrong",
-                )
+        serial = m.group("SerialNumber") or ""
+        check = (m.group("CheckDigit") or "") if "CheckDigit" in self.regex.groupindex else ""
+        inner, barcode = number, None
+        if self.id in _INNER:
+            inner = (serial + check)[-(_INNER[self.id] or 0) :]
+            if inner != number:
+                barcode = number
+        if self.check is not None and self.checksum is not None:
+            if self.prepend_if is not None and self.prepend_if[0].match(serial):
+                serial = self.prepend_if[1] + serial
+            if not self.check(serial, check, self.checksum):
+                error = f"{self.name} tracking number: check digit is wrong"
+                return TrackingMatch(self.courier, self.name, inner, False, error, barcode)
         for lookup_name, group, exact, patterns in self.must_exist:
-            value = _WS.sub("", groups.get(group) or "")
+            value = m.group(group) or ""
             if value not in exact and not any(p.match(value) for p in patterns):
-                return TrackingMatch(
-                    self.courier,
-                    self.name,
-                    number,
-                    False,
-                    f"{self.name} tracking number: {lookup_name.lower()} code {value!r} is not known",
-                )
-        return TrackingMatch(self.courier, self.name, number, True, None)
+                error = f"{self.name} tracking number: {lookup_name.lower()} code {value!r} is not known"
+                return TrackingMatch(self.courier, self.name, inner, False, error, barcode)
+        return TrackingMatch(self.courier, self.name, inner, True, None, barcode)
 
 
 def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
     source = spec["regex"]
     if isinstance(source, list):
         source = "".join(source)
-    regex = re.compile(_NAMED_GROUP.sub(r"(?P<\1>", source))
+    source = _NAMED_GROUP.sub(r"(?P<\1>", source)
+    # Numbers are matched compact, so the data set's optional whitespace never matches anything.
+    compact = source.replace(r"\s*", "")
+    lo, hi = width(compact)
     validation = spec.get("validation") or {}
+    checksum = validation.get("checksum")
     prepend = (validation.get("serial_number_format") or {}).get("prepend_if")
     prepend_if = (re.compile(prepend["matches_regex"]), str(prepend["content"])) if prepend else None
     must_exist = []
@@ -163,9 +218,14 @@ def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
         must_exist.append((name, extra["regex_group_name"], exact, patterns))
     return _Format(
         courier=courier,
+        id=spec.get("id") or spec["name"],
         name=spec["name"],
-        regex=regex,
-        checksum=validation.get("checksum"),
+        regex=re.compile(compact),
+        min_len=lo,
+        max_len=min(hi, _MAX_LEN),
+        first=first_chars(compact),
+        checksum=checksum,
+        check=CHECKSUMS.get(checksum["name"]) if checksum else None,
         prepend_if=prepend_if,
         must_exist=tuple(must_exist),
         test_numbers=spec.get("test_numbers") or {},
@@ -174,16 +234,42 @@ def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
 
 @cache
 def formats() -> tuple[_Format, ...]:
-    """Every format of every vendored courier file, S10 first (it is the most specific)."""
+    """Every format of every vendored courier file, checked formats first, in `_PRIORITY` order."""
     folder = resources.files("edge_agent.decode").joinpath("data/tracking_number_data/couriers")
     out: list[_Format] = []
-    for entry in sorted(folder.iterdir(), key=lambda e: (e.name != "s10.json", e.name)):
-        if not entry.name.endswith(".json"):
-            continue
-        data = json.loads(entry.read_text(encoding="utf-8"))
-        courier = data["courier_code"]
-        out.extend(_compile(courier, spec) for spec in data["tracking_numbers"])
-    return tuple(out)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            out.extend(_compile(data["courier_code"], spec) for spec in data["tracking_numbers"])
+
+    def rank(f: _Format) -> tuple[int, int]:
+        order = _PRIORITY.index(f.courier) if f.courier in _PRIORITY else len(_PRIORITY)
+        return (f.checksum is None, order)
+
+    return tuple(sorted(out, key=rank))
+
+
+@cache
+def _by_length() -> tuple[tuple[_Format, ...], ...]:
+    """For each compact length up to the longest format, the formats that admit it, in order."""
+    table: list[list[_Format]] = [[] for _ in range(_MAX_LEN + 1)]
+    for fmt in formats():
+        for n in range(fmt.min_len, fmt.max_len + 1):
+            table[n].append(fmt)
+    return tuple(tuple(t) for t in table)
+
+
+_CANDIDATES: dict[tuple[int, str], tuple[_Format, ...]] = {}
+
+
+def _candidates(length: int, first: str) -> tuple[_Format, ...]:
+    key = (length, first)
+    found = _CANDIDATES.get(key)
+    if found is None:
+        found = tuple(f for f in _by_length()[length] if f.first is None or first in f.first)
+        if len(_CANDIDATES) < 4096:  # first characters are whatever a scanner sends: stay bounded
+            _CANDIDATES[key] = found
+    return found
 
 
 def match_tracking(payload: str) -> TrackingMatch | None:
@@ -193,14 +279,19 @@ def match_tracking(payload: str) -> TrackingMatch | None:
     An all-digit string that fails every check digit is not called a bad tracking number: too many
     order numbers and EANs share those lengths, so it falls through to rules and `unknown`.
     """
+    number = payload if payload.isalnum() else "".join(payload.split())
+    if not number or len(number) > _MAX_LEN:
+        return None
     failed: TrackingMatch | None = None
-    for fmt in formats():
-        result = fmt.evaluate(payload)
+    for fmt in _candidates(len(number), number[0]):
+        result = fmt.evaluate_compact(number)
         if result is None:
             continue
         if result.valid:
+            if failed is not None and fmt.checksum is None:
+                break  # a number that fails a real check digit is not rescued by a format with none
             return result
         failed = failed or result
-    if failed is not None and any(c.isalpha() for c in payload):
+    if failed is not None and not number.isdigit():
         return failed
     return None
