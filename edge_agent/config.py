@@ -26,7 +26,7 @@ from edge_agent.errors import ConfigError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 KID_PATTERN = re.compile(r"^[0-9A-Z]{1,8}$")
-KEY_NAMES = ("return_id", "order_number", "tracking_number", "sscc", "gtin")
+KEY_NAMES = ("return_id", "order_number", "tracking_number", "sscc", "gtin", "license_plate")
 Mode = Literal["receive", "inspect", "restock", "reject"]
 
 

@@ -54,8 +54,15 @@ PREFIXES = [
     "00",
     "01",
     "(01)",
+    "[)>\x1e",
+    "[)>\x1e01\x1d96",
+    "[)>\x1e06\x1d",
+    "[)>\x1e05\x1d",
+    "https://id.gs1.org/01/",
+    "http://example.com/00/",
+    "https://",
 ]
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcz-:() \x1d\r\n]\x00é€"
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcz-:() \x1d\x1e\x04\r\n]\x00é€/?&=%#[)>"
 
 
 @settings(max_examples=3000, deadline=None)
@@ -82,4 +89,4 @@ def test_hundred_thousand_random_inputs_never_raise() -> None:
         d = DECODER.decode(payload)
         assert d.error is None or not d.error.startswith("internal"), (payload, d)
         kinds[d.kind] = kinds.get(d.kind, 0) + 1
-    assert set(kinds) >= {"unknown", "return_label", "gs1", "command"}
+    assert set(kinds) >= {"unknown", "return_label", "gs1", "command", "iso15434"}

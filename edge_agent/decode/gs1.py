@@ -149,6 +149,11 @@ def _split_hri(text: str) -> list[tuple[str, str]]:
         value = text[start:end]
         if not value:
             raise _Gs1Error(f"GS1 AI ({code}) at position {pos} has no value")
+        if ai.fixed is not None and len(value) > ai.fixed:
+            at = start + ai.fixed
+            raise _Gs1Error(
+                f"GS1: text outside an element at position {at} ({text[at : at + 8]!r} after AI ({code}))"
+            )
         out.append((code, value))
         pos = end
     if not out:
