@@ -157,7 +157,22 @@ class HidScannerConfig(_Model):
     """Longest wait between attempts to reopen a missing device, seconds."""
 
 
-ScannerConfig = Annotated[SerialScannerConfig | HidScannerConfig, Field(discriminator="type")]
+class HidPosScannerConfig(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """Scanner id, reported with every scan."""
+    type: Literal["hidpos"]
+    device: str
+    """hidraw node of a scanner in USB HID POS mode (`/dev/hidraw0`, or the udev symlink
+    `/dev/edge-agent/scanner-pos`), or a FIFO of 64-byte reports in simulation mode."""
+    output_redirection: bool = True
+    """Send Honeywell's output-redirection feature report (0xFE = 1) on open; scanners of other
+    makes refuse it harmlessly."""
+    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
+    """Longest wait between attempts to reopen a missing device, seconds."""
+
+
+AnyScannerConfig = SerialScannerConfig | HidScannerConfig | HidPosScannerConfig
+ScannerConfig = Annotated[AnyScannerConfig, Field(discriminator="type")]
 
 
 class _PrinterBase(_Model):

@@ -87,6 +87,7 @@ class ScanService:
             mode=record.mode,
             kind=decoded.kind,
             valid=decoded.valid,
+            symbology=decoded.symbology,
             raw=decoded.raw,
             error=decoded.error,
             return_id=ret.get("return_id"),

@@ -12,13 +12,13 @@ from typing import Any
 import structlog
 
 from drivers.scanners import RawScan, ScannerDriver, scanner_for
-from edge_agent.config import HidScannerConfig, SerialScannerConfig
+from edge_agent.config import AnyScannerConfig, HidPosScannerConfig, SerialScannerConfig
 from edge_agent.decode import Decoded
 
 ScanSink = Callable[[RawScan, Decoded], Awaitable[object]]
 
 
-def driver_for(config: SerialScannerConfig | HidScannerConfig) -> ScannerDriver:
+def driver_for(config: AnyScannerConfig) -> ScannerDriver:
     options: dict[str, Any]
     if isinstance(config, SerialScannerConfig):
         options = {
@@ -27,6 +27,12 @@ def driver_for(config: SerialScannerConfig | HidScannerConfig) -> ScannerDriver:
             "prefix": config.prefix.encode("utf-8"),
             "suffix": config.suffix.encode("utf-8"),
             "max_frame_bytes": config.max_frame_bytes,
+            "reopen_max_s": config.reopen_max_s,
+        }
+    elif isinstance(config, HidPosScannerConfig):
+        options = {
+            "device": config.device,
+            "output_redirection": config.output_redirection,
             "reopen_max_s": config.reopen_max_s,
         }
     else:
@@ -43,10 +49,10 @@ def driver_for(config: SerialScannerConfig | HidScannerConfig) -> ScannerDriver:
 class ScannerComponent:
     def __init__(
         self,
-        config: SerialScannerConfig | HidScannerConfig,
+        config: AnyScannerConfig,
         decode: Callable[[bytes], Decoded],
         sink: ScanSink,
-        make_driver: Callable[[SerialScannerConfig | HidScannerConfig], ScannerDriver] = driver_for,
+        make_driver: Callable[[AnyScannerConfig], ScannerDriver] = driver_for,
     ) -> None:
         self.name = f"scanner:{config.id}"
         self.config = config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulators import central, demo, hid_scanner, printer, serial_scanner
+from simulators import central, demo, hid_scanner, hidpos_scanner, printer, serial_scanner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
     hid_scanner.add_arguments(
         sub.add_parser(
             "hid-scanner", help="a USB HID scanner (input_event records)", description=hid_scanner.__doc__
+        )
+    )
+    hidpos_scanner.add_arguments(
+        sub.add_parser(
+            "hidpos-scanner",
+            help="a USB HID POS scanner (64-byte input reports)",
+            description=hidpos_scanner.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
     printer.add_arguments(

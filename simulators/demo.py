@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
                     _spawn_sim("hid-scanner", "--fifo", scanner["device"], "--keymap", keymap, "--rate", "0"),
                 )
             )
+        elif scanner["type"] == "hidpos":
+            Path(scanner["device"]).parent.mkdir(parents=True, exist_ok=True)
+            sims.append(("hidpos", _spawn_sim("hidpos-scanner", "--fifo", scanner["device"], "--rate", "0")))
     for printer in config.get("printers", []):
         if printer.get("transport") == "tcp" and printer.get("host") in ("127.0.0.1", "localhost"):
             port_p = int(printer.get("port", 9100))

@@ -25,7 +25,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     scans = [r for r in records if r["event"] == "scan.stored"]
     assert len(scans) >= 10
-    assert {s["scanner"] for s in scans} == {"s1", "s2"}
+    assert {s["scanner"] for s in scans} == {"s1", "s2", "s3"}
     outcomes = {s["outcome"] for s in scans}
     assert {"expected", "unknown"} <= outcomes, outcomes
     assert any(s["order_number"] for s in scans if s["outcome"] == "expected")

@@ -6,11 +6,13 @@ from typing import Any
 
 from drivers.scanners.base import RawScan, ScannerDriver
 from drivers.scanners.hid import HidScanner
+from drivers.scanners.hidpos import HidPosScanner
 from drivers.scanners.serial import SerialScanner
 
 SCANNER_DRIVERS: dict[str, type[Any]] = {
     "serial": SerialScanner,
     "hid": HidScanner,
+    "hidpos": HidPosScanner,
 }
 
 
