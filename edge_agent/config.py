@@ -147,14 +147,23 @@ class HidScannerConfig(_Model):
     type: Literal["hid"]
     device: str
     """Input event device (`/dev/input/by-id/...-event-kbd`), or a FIFO in simulation mode."""
-    keymap: Literal["us", "fi", "de", "fr"] = "us"
-    """Keyboard layout the scanner is programmed for."""
+    keymap: str = "us"
+    """Keyboard layout the scanner is programmed for: any layout of the X keyboard configuration
+    (`us`, `gb`, `de`, `fr`, `se`, `pl`, ...), a variant as `de(nodeadkeys)`."""
     inter_key_timeout_ms: int = Field(default=100, ge=5, le=5000)
     """A pause longer than this between keys ends a scan that has no Enter, milliseconds."""
     grab: bool = True
     """Grab the device exclusively so scans do not type into the console."""
     reopen_max_s: float = Field(default=5.0, gt=0, le=300)
     """Longest wait between attempts to reopen a missing device, seconds."""
+
+    @field_validator("keymap")
+    @classmethod
+    def _known_layout(cls, value: str) -> str:
+        from drivers.scanners.xkb import load_layout
+
+        load_layout(value)  # LayoutError (a ValueError) names the layout xkb does not know
+        return value
 
 
 class HidPosScannerConfig(_Model):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.scanners.hid_events import encode_text
-from drivers.scanners.keymaps import KEYMAPS
+from drivers.scanners.xkb import LayoutError, load_layout
 from simulators.wire import emit, payloads
 
 
@@ -73,7 +73,10 @@ class UinputKeyboard:
 
 
 def run(args: argparse.Namespace) -> int:
-    keymap = KEYMAPS[args.keymap]
+    try:
+        keymap = load_layout(args.keymap)
+    except LayoutError as exc:
+        raise SystemExit(f"edge-sim hid-scanner: {exc}") from None
     keyboard: FifoKeyboard | UinputKeyboard
     if args.uinput:
         keyboard = UinputKeyboard("edge-sim HID scanner")
@@ -127,7 +130,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--fifo", help="write input_event records into this FIFO (simulation mode)")
     target.add_argument("--uinput", action="store_true", help="create a virtual keyboard via /dev/uinput")
-    p.add_argument("--keymap", choices=sorted(KEYMAPS), default="us")
+    p.add_argument("--keymap", default="us", help="any X keyboard layout: us, gb, de, de(nodeadkeys), ...")
     p.add_argument("payload", nargs="*", help="payloads to type; none: --file or standard input")
     p.add_argument("--file", help="payloads, one per line")
     p.add_argument("--repeat", type=int, default=1)

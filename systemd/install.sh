@@ -26,6 +26,19 @@ root=${DESTDIR%/}
 mkdir -p "$root$PREFIX" "$root/etc/edge-agent" "$root/var/lib/edge-agent" \
          "$root/etc/systemd/system" "$root/etc/udev/rules.d"
 
+# Keyboard-wedge scanners read any layout through libxkbcommon and the X keyboard
+# configuration; dead keys compose through libX11's Compose tables.
+if [ -z "$DESTDIR" ]; then
+  need=()
+  ldconfig -p 2>/dev/null | grep -q 'libxkbcommon\.so\.0' || need+=(libxkbcommon0)
+  [ -d /usr/share/X11/xkb/symbols ] || need+=(xkb-data)
+  [ -d /usr/share/X11/locale ] || need+=(libx11-data)
+  if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    apt-get install -y -qq "${need[@]}"
+  fi
+fi
+
 if [ -z "$DESTDIR" ]; then
   if ! getent group edge-agent >/dev/null; then groupadd --system edge-agent; fi
   if ! id edge-agent >/dev/null 2>&1; then

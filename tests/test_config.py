@@ -61,7 +61,7 @@ def test_shipped_configs_pass(name: str) -> None:
         (("port: 9100, roles", "port: 99999, roles"), "printers[0].port", "65535"),
         (("host: 10.0.0.21, ", ""), "printers[0].host", "required"),
         (("port: /dev/ttyUSB1", "port: 7"), "printers[1].port", "string"),
-        (("keymap: us", "keymap: dvorak"), "scanners[1].keymap", "us"),
+        (("keymap: us", "keymap: klingon"), "scanners[1].keymap", "no layout 'klingon'"),
         (("type: serial, port: /dev/ttyUSB0, ", "type: serial, "), "scanners[0].port", "required"),
         (("{id: dock-07", "{id: Dock 7"), "device.id", "pattern"),
         (('"00112233445566778899aabbccddeeff"', '"0011"'), "labels.keys", "16"),

@@ -13,7 +13,7 @@ from typing import Any
 
 from drivers.scanners.hid import HidScanner
 from drivers.scanners.hid_events import encode_text
-from drivers.scanners.keymaps import KEYMAPS
+from drivers.scanners.xkb import load_layout
 from simulators.samples import gs1_128_sscc, ret1_label, s10
 from tests.conftest import ROOT, sim_cmd
 
@@ -84,7 +84,9 @@ def test_missing_device_is_retried(tmp_path: Path) -> None:
 def test_scan_without_enter_ends_after_the_gap(tmp_path: Path) -> None:
     fifo = tmp_path / "noenter"
     os.mkfifo(fifo)
-    events = encode_text(KEYMAPS["us"], "NOENTER", int(time.time() * 1e6))[:-4]  # drop Enter press/release
+    events = encode_text(load_layout("us"), "NOENTER", int(time.time() * 1e6))[
+        :-4
+    ]  # drop Enter press/release
 
     async def main() -> list[bytes]:
         driver = HidScanner("s2", str(fifo), inter_key_timeout_ms=50)
@@ -127,7 +129,7 @@ class FakeInputDevice:
 def test_real_device_path_grabs_and_reads_evdev(mocker: Any) -> None:
     FakeInputDevice.instances.clear()
     mocker.patch("evdev.InputDevice", FakeInputDevice)
-    data = b"".join(e.pack() for e in encode_text(KEYMAPS["fi"], "]C1001234\x1d10X"))
+    data = b"".join(e.pack() for e in encode_text(load_layout("fi"), "]C1001234\x1d10X"))
 
     async def main() -> list[bytes]:
         driver = HidScanner("s9", "/dev/null", keymap="fi")  # a real character device node

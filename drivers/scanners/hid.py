@@ -25,7 +25,7 @@ from drivers.errors import DeviceGone
 from drivers.scanners.base import RawScan
 from drivers.scanners.fdreader import FdReader, is_gone
 from drivers.scanners.hid_events import InputEventParser, KeyDecoder
-from drivers.scanners.keymaps import KEYMAPS
+from drivers.scanners.xkb import load_layout
 
 
 class HidScanner:
@@ -40,7 +40,7 @@ class HidScanner:
     ) -> None:
         self.scanner_id = scanner_id
         self._path = device
-        self._keymap = KEYMAPS[keymap]
+        self._keymap = load_layout(keymap)
         self._gap_s = inter_key_timeout_ms / 1000
         self._grab = grab
         self._reopen_max_s = reopen_max_s

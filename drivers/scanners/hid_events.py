@@ -2,29 +2,30 @@
 
 Theory of operation
 -------------------
-A USB scanner in keyboard mode "types" each payload. The kernel hands us `struct input_event`
-records; `InputEventParser` cuts a byte stream into them. `KeyDecoder` is a small state machine
-over EV_KEY events:
+A USB scanner in keyboard mode "types" each payload in the keyboard layout it is set for. The
+kernel hands us `struct input_event` records; `InputEventParser` cuts a byte stream into them.
+`KeyDecoder` is a small state machine over EV_KEY events, with the layout's own state from
+libxkbcommon (`xkb.XkbState`: levels, Shift, AltGr, CapsLock, NumLock on) and its Compose table
+(`xkb.Composer`: dead keys and sequences), so every layout types here what it types on a desktop:
 
-- modifiers (Shift, AltGr, Ctrl, Alt, CapsLock) change state on press and release;
-- a key press (value 1) produces the keymap's character for the current modifiers; autorepeat
-  (value 2) and releases of ordinary keys produce nothing;
-- a dead key (´ ¨ ^ ` ~ on some layouts) waits for the next character and composes with it;
-- Ctrl+] (the key code of `]` on a US keyboard, which scanners send whatever the layout) and
-  Ctrl+@..Ctrl+_ give the ASCII control characters, so GS (0x1D) can be typed;
+- every press and release goes to the xkb state; a press yields the text xkb gives for that key,
+  passed through the composer; autorepeat (value 2) is ignored;
+- Ctrl+] (the key code of `]` on a US keyboard, which scanners send whatever the layout) types
+  GS (0x1D); Ctrl with other keys types the control characters xkb gives (Ctrl+M ends the scan);
 - Alt held while keypad digits are typed gives the character of that code on Alt release
-  (Alt+0029 is GS);
+  (Alt+0029 is GS), as scanners in "Alt mode" send it;
 - Enter ends a scan; so does a pause longer than `gap_us` between two keys (scanners set to send
   no terminator), detected from the events' own timestamps or by the driver calling `flush()`.
+
+The xkb state is the decoder's input (state in, text out): it does no I/O and reads no clock.
 """
 
 from __future__ import annotations
 
 import struct
-import unicodedata
 from dataclasses import dataclass
 
-from drivers.scanners.keymaps import COMBINING, KEYPAD_DIGITS, Keymap
+from drivers.scanners.xkb import Composer, XkbLayout
 
 EV_KEY = 1
 KEY_ENTER, KEY_KPENTER = 28, 96
@@ -33,6 +34,7 @@ KEY_LEFTCTRL, KEY_RIGHTCTRL = 29, 97
 KEY_LEFTALT, KEY_RIGHTALT = 56, 100
 KEY_CAPSLOCK = 58
 KEY_RIGHTBRACE = 27
+KEYPAD_DIGITS = {71: "7", 72: "8", 73: "9", 75: "4", 76: "5", 77: "6", 79: "1", 80: "2", 81: "3", 82: "0"}
 
 INPUT_EVENT = struct.Struct("@llHHi")
 """`struct input_event`: timeval (two C longs), type, code, value; 24 bytes on 64-bit Linux."""
@@ -69,29 +71,25 @@ class InputEventParser:
 
 
 class KeyDecoder:
-    def __init__(self, keymap: Keymap, gap_us: int = 100_000) -> None:
-        self._keymap = keymap
+    def __init__(self, layout: XkbLayout, gap_us: int = 100_000) -> None:
+        self._layout = layout
         self._gap_us = gap_us
+        self._state = layout.new_state()
+        self._composer = Composer()
         self._text: list[str] = []
-        self._shift: set[int] = set()
         self._ctrl: set[int] = set()
         self._alt = False
-        self._altgr = False
-        self._caps = False
-        self._dead: str | None = None
         self._alt_digits = ""
         self._last_us: int | None = None
 
     @property
     def pending(self) -> bool:
         """True when characters of an unfinished scan are held."""
-        return bool(self._text) or self._dead is not None
+        return bool(self._text) or self._composer.pending
 
     def flush(self) -> str | None:
         """End the scan in progress (the inter-key gap passed); its text, or None if there is none."""
-        if self._dead is not None:
-            self._text.append(self._dead)
-            self._dead = None
+        self._composer.reset()
         if not self._text:
             return None
         text = "".join(self._text)
@@ -100,7 +98,7 @@ class KeyDecoder:
 
     def feed(self, event: InputEvent) -> list[str]:
         """Feed one event; returns the scans it completed (usually none, at most two)."""
-        if event.type != EV_KEY:
+        if event.type != EV_KEY or event.value == 2:  # autorepeat types nothing more
             return []
         done: list[str] = []
         code, value = event.code, event.value
@@ -108,108 +106,64 @@ class KeyDecoder:
             previous = self.flush()
             if previous is not None:
                 done.append(previous)
-        if value != 2:
-            self._last_us = event.time_us
-        if self._modifier(code, value):
+        self._last_us = event.time_us
+        if value == 0:
+            self._release(code)
             return done
-        if value != 1:
-            return done  # key release or autorepeat
+        text, sym = self._state.press(code)
+        if code in (KEY_LEFTCTRL, KEY_RIGHTCTRL):
+            self._ctrl.add(code)
+        elif code == KEY_LEFTALT:
+            self._alt = True
         if code in (KEY_ENTER, KEY_KPENTER):
-            text = self.flush()
-            if text is not None:
-                done.append(text)
-            return done
-        if self._alt and code in KEYPAD_DIGITS:
+            self._end(done)
+        elif self._alt and code in KEYPAD_DIGITS:
             self._alt_digits += KEYPAD_DIGITS[code]
-            return done
-        shift = bool(self._shift)
-        ch, dead = self._keymap.char(code, shift, self._altgr)
-        if self._ctrl:
-            control = _control_char(ch, code)
-            if control is None:
-                return done
-            if control in "\r\n":
-                text = self.flush()
-                if text is not None:
-                    done.append(text)
-                return done
-            self._emit(control)
-            return done
-        if not ch:
-            return done
-        if self._caps and ch.isalpha():
-            ch = ch.lower() if shift else ch.upper()
-        if dead:
-            if self._dead is not None:
-                pending, self._dead = self._dead, None
-                self._text.append(pending)
-                if pending == ch:
-                    return done  # the same dead key twice types the accent once
-            self._dead = ch
-            return done
-        self._emit(ch)
+        elif self._ctrl:
+            control = "\x1d" if code == KEY_RIGHTBRACE else text if len(text) == 1 and text < " " else ""
+            if control in ("\r", "\n"):
+                self._end(done)
+            elif control:
+                self._text.append(control)
+        else:
+            typed = self._composer.feed(sym, text)
+            if typed:
+                self._text.append(typed)
         return done
 
-    def _modifier(self, code: int, value: int) -> bool:
-        if code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
-            (self._shift.add if value else self._shift.discard)(code)
-        elif code in (KEY_LEFTCTRL, KEY_RIGHTCTRL):
-            (self._ctrl.add if value else self._ctrl.discard)(code)
-        elif code == KEY_RIGHTALT:
-            self._altgr = value != 0
+    def _release(self, code: int) -> None:
+        self._state.release(code)
+        if code in (KEY_LEFTCTRL, KEY_RIGHTCTRL):
+            self._ctrl.discard(code)
         elif code == KEY_LEFTALT:
-            if value == 0 and self._alt_digits:
+            self._alt = False
+            if self._alt_digits:
                 self._emit_alt_code(self._alt_digits)
                 self._alt_digits = ""
-            self._alt = value != 0
-        elif code == KEY_CAPSLOCK:
-            if value == 1:
-                self._caps = not self._caps
-        else:
-            return False
-        return True
+
+    def _end(self, done: list[str]) -> None:
+        text = self.flush()
+        if text is not None:
+            done.append(text)
 
     def _emit_alt_code(self, digits: str) -> None:
         number = int(digits)
         if number <= 0:
             return
         if number < 256:
-            self._emit(bytes([number]).decode("cp1252" if digits.startswith("0") else "cp437", "replace"))
+            self._text.append(
+                bytes([number]).decode("cp1252" if digits.startswith("0") else "cp437", "replace")
+            )
         elif number <= 0x10FFFF:
-            self._emit(chr(number))
-
-    def _emit(self, ch: str) -> None:
-        if self._dead is not None:
-            accent, self._dead = self._dead, None
-            if ch == " ":
-                ch = accent
-            else:
-                composed = unicodedata.normalize("NFC", ch + COMBINING.get(accent, ""))
-                if len(composed) == 1:
-                    ch = composed
-                else:
-                    self._text.append(accent)
-        self._text.append(ch)
+            self._text.append(chr(number))
 
 
-def _control_char(ch: str, code: int) -> str | None:
-    if code == KEY_RIGHTBRACE:
-        return "\x1d"
-    if len(ch) == 1:
-        upper = ch.upper()
-        if "@" <= upper <= "_":
-            return chr(ord(upper) - 0x40)
-    return None
-
-
-def encode_text(keymap: Keymap, text: str, t0_us: int = 0, step_us: int = 2000) -> list[InputEvent]:
-    """Key events that type `text` followed by Enter on `keymap` (the inverse of `KeyDecoder`).
+def encode_text(layout: XkbLayout, text: str, t0_us: int = 0, step_us: int = 2000) -> list[InputEvent]:
+    """Key events that type `text` followed by Enter on `layout` (the inverse of `KeyDecoder`).
 
     GS is typed as Ctrl+]. Characters the layout cannot type raise ValueError. Used by the HID
     simulator and by tests.
     """
-    from drivers.scanners.keymaps import keystrokes
-
     events: list[InputEvent] = []
     t = t0_us
 
@@ -226,9 +180,9 @@ def encode_text(keymap: Keymap, text: str, t0_us: int = 0, step_us: int = 2000) 
             key(KEY_RIGHTBRACE, 0)
             key(KEY_LEFTCTRL, 0)
             continue
-        strokes = keystrokes(keymap, ch)
+        strokes = layout.keystrokes(ch)
         if strokes is None:
-            raise ValueError(f"{ch!r} cannot be typed on the {keymap.name} layout")
+            raise ValueError(f"{ch!r} cannot be typed on the {layout.name} layout")
         for code, shift, altgr in strokes:
             if shift:
                 key(KEY_LEFTSHIFT, 1)
