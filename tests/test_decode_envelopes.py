@@ -219,6 +219,13 @@ def test_urls_that_are_not_digital_links_stay_unknown(decoder: Decoder, uri: str
     assert decoder.decode(uri).kind == "unknown"
 
 
+@pytest.mark.parametrize("symbology", ["]Q1", "]d1", "]d2", "]Q3"])
+def test_digital_link_under_any_symbology(decoder: Decoder, symbology: str) -> None:
+    d = decoder.decode(symbology + "https://id.gs1.org/01/09506000134352/10/ABC?17=201225")
+    assert d.kind == "gs1" and d.valid and d.symbology == symbology
+    assert d.keys == {"gtin": "09506000134352"}
+
+
 def test_digital_link_samples_made_independently(decoder: Decoder) -> None:
     for i in range(50):
         d = decoder.decode(digital_link(i))

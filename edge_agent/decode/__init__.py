@@ -72,10 +72,10 @@ class Decoder:
             return self._envelope(raw, symbology, body)
 
         result: Gs1Result | None
-        if symbology in GS1_SYMBOLOGIES or has_gs1_marker(body):
-            result = decode_gs1(body)
-        elif looks_like_url(body):
+        if looks_like_url(body):  # a Digital Link in a QR, or a GS1 DataMatrix a scanner calls ]d2
             result = decode_digital_link(body)
+        elif symbology in GS1_SYMBOLOGIES or has_gs1_marker(body):
+            result = decode_gs1(body)
         else:
             result = try_implicit_gs1(body)
         if result is not None:
