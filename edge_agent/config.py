@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -56,11 +57,20 @@ class TlsConfig(_Model):
         return self
 
 
+def _server(value: str) -> str:
+    split_server(value)
+    return value
+
+
 class MqttConfig(_Model):
-    host: str
-    """Broker host name or address."""
+    host: str | None = None
+    """Broker host name or address (or give `servers`)."""
     port: int = Field(default=1883, ge=1, le=65535)
     """Broker TCP port."""
+    servers: list[Annotated[str, AfterValidator(_server)]] | None = Field(default=None, min_length=1)
+    """Brokers of a cluster or a pair, each `host:port` (IPv6 as `[addr]:port`; the port defaults
+    to 1883), used instead of `host`/`port`: the agent connects to the first that answers and
+    moves to the next when it cannot connect or loses the connection."""
     username: str | None = None
     """User name for the broker, if it asks for one."""
     password: SecretStr | None = None
@@ -80,7 +90,36 @@ class MqttConfig(_Model):
     def _password_needs_user(self) -> MqttConfig:
         if self.password is not None and self.username is None:
             raise ValueError("password given without username")
+        if self.host is None and not self.servers:
+            raise ValueError("give the broker as host (and port) or as servers")
         return self
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The brokers to try, in order."""
+        if self.servers:
+            return [split_server(s) for s in self.servers]
+        assert self.host is not None
+        return [(self.host, self.port)]
+
+
+def split_server(server: str) -> tuple[str, int]:
+    """`host:port`, `[v6addr]:port`, or a bare host (port 1883) → (host, port)."""
+    text = server.strip()
+    port = "1883"
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not host or (rest and not rest.startswith(":")):
+            raise ValueError(f"{server!r} is not [address]:port")
+        port = rest[1:] or port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif ":" in text:
+        raise ValueError(f"{server!r}: write an IPv6 address as [address]:port")
+    else:
+        host = text
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{server!r} is not host:port with a port from 1 to 65535")
+    return host, int(port)
 
 
 class StorageConfig(_Model):

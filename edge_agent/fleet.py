@@ -95,6 +95,7 @@ class Fleet:
             "manifest_version": agent.manifest_version,
             "mode": agent.mode,
             "clock_synced": agent.scans.clock.synced,
+            "broker": agent.link.server,
         }
         with contextlib.suppress(NotConnected):  # the next CONNACK publishes it again
             agent.link.publish(agent.topics.state, json_bytes(payload), qos=1, retain=True)
@@ -145,6 +146,8 @@ class Fleet:
             "disk_free_bytes": disk_free,
             "device": agent.config.device.id,
             "site": agent.config.device.site,
+            "broker": agent.link.server,
+            "broker_moves": agent.link.moves,
         }
 
     # --- inbound ---------------------------------------------------------------------------
@@ -255,6 +258,12 @@ class Fleet:
             "mode": agent.mode,
             "storage_full": agent.scans.storage_full,
             "display": agent.display_status(),
+            "broker": {
+                "server": agent.link.server,
+                "servers": ["{}:{}".format(*e) for e in agent.config.mqtt.endpoints()],
+                "connects": agent.link.connects,
+                "moves": agent.link.moves,
+            },
             "counters": {
                 "scans_total": agent.scans.scans_total,
                 "prints_total": agent.prints_total,

@@ -9,6 +9,15 @@ event: per device it reports how many arrived, duplicates (the same event_id aga
     edge-sim central --port 1883 --site hel1 --returns 1000 --labels-out labels.txt
 
 Stdin, one command per line: `cmd DEVICE NAME [JSON-ARGS]`, `snapshot`, `delta N`, `report`.
+
+Scaling out: `--share GROUP` subscribes to the site's events through the MQTT 5 shared
+subscription `$share/GROUP/...`, so two or more central processes split the events between them;
+with `--dedupe-db PATH` (one SQLite file the group shares, as a real central shares its
+database) an event is handled by the first consumer that records its `event_id`, so a message
+the broker redelivers after a reconnect is recognised and not handled twice. Give each consumer
+a stable `--consumer ID`: a restarted consumer resumes its broker session, and with it the
+events that were sent to it and not acknowledged.
+Several brokers (`--servers h:p,h:p`): one connection to each, events from all of them merged.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sqlite3
 import sys
 import threading
 import time
@@ -116,13 +126,37 @@ class DeviceLog:
         }
 
 
+class Dedupe:
+    """The event ids a group of central consumers has handled, in one SQLite file they share."""
+
+    def __init__(self, path: str, consumer: str) -> None:
+        self.consumer = consumer
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY, device TEXT, seq INTEGER,"
+                        " consumer TEXT, at REAL)")  # fmt: skip
+
+    def first(self, device: str, event: dict[str, Any]) -> bool:
+        """Record the event; True when no consumer of the group had handled it yet."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO handled VALUES (?,?,?,?,?)",
+            (event["event_id"], device, event["seq"], self.consumer, time.time()),
+        )
+        return cur.rowcount == 1
+
+
 class Central:
     """The central system's side of the contract, usable in-process by tests and benchmarks."""
 
     def __init__(
-        self, host: str, port: int, site: str, client_id: str | None = None, persistent: bool = True
-    ) -> None:
+        self, host: str, port: int, site: str, client_id: str | None = None, persistent: bool = True,
+        share: str | None = None, dedupe: Dedupe | None = None, extra_servers: tuple[tuple[str, int], ...] = (),
+    ) -> None:  # fmt: skip
         self.site = site
+        self.share = share
+        self.dedupe = dedupe
+        self.handled = 0
+        self.skipped = 0
         self.version = 0
         self.returns: list[dict[str, Any]] = []
         self.chunk_size = 2000
@@ -138,23 +172,41 @@ class Central:
             CallbackAPIVersion.VERSION2, client_id=client_id or f"central-{site}-{uuid.uuid4().hex[:6]}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )  # fmt: skip
-        self.client.reconnect_delay_set(1, 2)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
         self.connected = threading.Event()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 3600 if persistent else 0
-        self.client.connect(host, port, 30, clean_start=not persistent, properties=props)
-        self.client.loop_start()
+        self._connect(self.client, host, port, persistent)
         if not self.connected.wait(10):
             raise TimeoutError("central: no CONNACK")
+        self.others: list[mqtt.Client] = []
+        for n, (h, p) in enumerate(extra_servers, start=1):
+            other = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{self.client._client_id.decode()}-{n}",
+                                protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+            self._connect(other, h, p, persistent, wait=False)
+            self.others.append(other)
+
+    def _connect(
+        self, client: mqtt.Client, host: str, port: int, persistent: bool, wait: bool = True
+    ) -> None:
+        client.reconnect_delay_set(1, 2)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600 if persistent else 0
+        if wait:
+            client.connect(host, port, 30, clean_start=not persistent, properties=props)
+        else:  # a broker of the pair may be down now: paho keeps trying in its thread
+            client.connect_async(host, port, 30, clean_start=not persistent, properties=props)
+        client.loop_start()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            return
         root = f"dock/v1/{self.site}/+"
-        client.subscribe([(f"{root}/event/#", 1), (f"{root}/state", 1), (f"{root}/manifest/request", 1),
+        shared = f"$share/{self.share}/" if self.share else ""
+        client.subscribe([(f"{shared}{root}/event/#", 1), (f"{root}/state", 1), (f"{shared}{root}/manifest/request", 1),
                           (f"{root}/config/reported", 1), (f"{root}/cmd/+/reply", 1), (f"{root}/printer/+/status", 1),
                           (self._reply_topic, 1)])  # fmt: skip
-        self.connected.set()
+        if client is self.client:
+            self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
@@ -164,6 +216,10 @@ class Central:
                 reply = json.loads(msg.payload)
                 self.replies[str(reply.get("request_id"))] = reply
             elif len(parts) >= 6 and parts[4:6] == ["event", "scan"]:
+                if self.dedupe is not None and not self.dedupe.first(parts[3], json.loads(msg.payload)):
+                    self.skipped += 1  # another consumer of the group (or this one, before) had it
+                    return
+                self.handled += 1
                 self.devices.setdefault(parts[3], DeviceLog()).add(bytes(msg.payload))
             elif len(parts) == 5 and parts[4] == "state" and msg.payload:
                 self.states[parts[3]] = json.loads(msg.payload)
@@ -217,12 +273,20 @@ class Central:
             return {device: log.report() for device, log in self.devices.items()}
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        for client in [self.client, *self.others]:
+            client.disconnect()
+            client.loop_stop()
 
 
 def run(args: argparse.Namespace) -> int:
-    central = Central(args.host, args.port, args.site, client_id=f"central-{args.site}")
+    servers = [tuple(s.rsplit(":", 1)) for s in args.servers.split(",") if s] if args.servers else []
+    endpoints = [(h, int(p)) for h, p in servers] or [(args.host, args.port)]
+    consumer = args.consumer or f"central-{args.site}" + (
+        f"-{args.share}-{uuid.uuid4().hex[:6]}" if args.share else ""
+    )
+    dedupe = Dedupe(args.dedupe_db, consumer) if args.dedupe_db else None
+    central = Central(endpoints[0][0], endpoints[0][1], args.site, client_id=consumer, share=args.share,
+                      dedupe=dedupe, extra_servers=tuple(endpoints[1:]))  # fmt: skip
     central.chunk_size = args.chunk
     if args.returns:
         central.generate(args.returns)
@@ -263,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(args.duration)
     except KeyboardInterrupt:
         pass
-    emit("report", devices=central.report())
+    emit("report", devices=central.report(), handled=central.handled, skipped=central.skipped)
     central.close()
     return 0
 
@@ -272,6 +336,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--site", default="hel1")
+    p.add_argument("--servers", default="", help="host:port,host:port: one connection to each broker")
+    p.add_argument("--share", help="consume the site's events through $share/GROUP/... (scale out)")
+    p.add_argument("--dedupe-db", help="SQLite file of handled event ids, shared by the group")
+    p.add_argument("--consumer", help="client id; the same after a restart resumes the broker session and the"
+                                      " events queued for it")  # fmt: skip
     p.add_argument("--returns", type=int, default=0, help="generate this many expected returns")
     p.add_argument("--chunk", type=int, default=2000, help="returns per snapshot chunk")
     p.add_argument("--publish", action="store_true", help="publish the snapshot at start")

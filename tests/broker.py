@@ -56,6 +56,13 @@ class Broker:
             self.proc.wait(timeout=20)
             self.proc = None
 
+    def kill(self) -> None:
+        """A crash: no goodbye to anyone, nothing saved since the last autosave."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
     def close(self) -> None:
         if self.proc is not None:
             self.proc.kill()

@@ -10,7 +10,14 @@ On CONNACK (in paho's thread) the subscriptions are sent at once, before anythin
 event loop is told; it publishes the retained presence and starts the outbox. Every callback
 crosses into the event loop with `call_soon_threadsafe`. Incoming messages are acknowledged
 (manual ack) only after they were handled, so a crash before that means a redelivery.
-Reconnects back off with jitter, from 0.5 s up to 30 s.
+
+Several brokers (`mqtt.servers`, a cluster's nodes or a pair): the link is on one at a time. When
+it cannot connect, or loses the connection, it tries the next one in the list at once; only when
+a whole round has failed does it wait, with jittered exponential backoff from 0.5 s up to 30 s.
+After losing a connection it waits a random 0.1-1.5 s before the next attempt, so a site whose
+broker restarts does not come back in one burst. Wherever it lands, the outbox publisher starts
+again at the first row not acknowledged: the new broker gets everything the old one may not
+have (the central system drops repeats by `event_id`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -94,9 +102,14 @@ class MqttLink:
         self._lost: asyncio.Event = asyncio.Event()
         self.connected = asyncio.Event()
         self.connects = 0
-        self._log = structlog.get_logger("edge_agent.sync").bind(
-            component="mqtt", broker=f"{config.host}:{config.port}", client_id=topics.client_id
-        )
+        self._servers = config.endpoints()
+        self._index = 0
+        self.server: str | None = None
+        """`host:port` of the broker the link is on now; None while it is on none."""
+        self.moves = 0
+        """Times the link came up on a different broker than the one before."""
+        self._last_server: str | None = None
+        self._log = structlog.get_logger("edge_agent.sync").bind(component="mqtt", client_id=topics.client_id)
 
     @property
     def v5(self) -> bool:
@@ -191,17 +204,35 @@ class MqttLink:
 
     async def run(self) -> None:
         delays = backoff_delays(0.5, 30.0)
+        failed_in_round = 0
         while True:
+            host, port = self._servers[self._index]
+            before = self.connects
             try:
-                await self._session()
-                delays = backoff_delays(0.5, 30.0)
+                await self._session(host, port)
             except (OSError, TimeoutError, NotConnected, ssl.SSLError) as exc:
-                self._log.warning("mqtt.connect_failed", error=str(exc) or type(exc).__name__)
-            delay = next(delays)
-            self._log.info("mqtt.reconnect_wait", delay_s=round(delay, 2))
+                self._log.warning(
+                    "mqtt.connect_failed", server=f"{host}:{port}", error=str(exc) or type(exc).__name__
+                )
+            self._index = (self._index + 1) % len(self._servers)
+            if self.connects > before:  # it was up, then lost: spread the fleet's comeback
+                failed_in_round = 0
+                delays = backoff_delays(0.5, 30.0)
+                delay = random.uniform(0.1, 1.5)
+            else:
+                failed_in_round += 1
+                if failed_in_round < len(self._servers):
+                    continue  # the next broker of this round, at once
+                failed_in_round = 0
+                delay = next(delays)
+            self._log.info(
+                "mqtt.reconnect_wait",
+                delay_s=round(delay, 2),
+                next_server="{}:{}".format(*self._servers[self._index]),
+            )
             await asyncio.sleep(delay)
 
-    async def _session(self) -> None:
+    async def _session(self, host: str, port: int) -> None:
         assert self._loop is not None
         client = self._make_client()
         self._client = client
@@ -212,11 +243,12 @@ class MqttLink:
         if self.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
+        server = f"{host}:{port}"
         try:
             await asyncio.to_thread(
                 client.connect,
-                cfg.host,
-                cfg.port,
+                host,
+                port,
                 cfg.keepalive_s,
                 clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
                 properties=props,
@@ -225,16 +257,23 @@ class MqttLink:
             async with asyncio.timeout(max(10, cfg.keepalive_s)):
                 present, reason = await asyncio.shield(self._connack)
             if reason.is_failure:
-                raise NotConnected(f"broker refused the connection: {reason}")
+                raise NotConnected(f"broker {server} refused the connection: {reason}")
             self.connects += 1
-            self._log.info("mqtt.connected", session_present=present, protocol=cfg.protocol)
+            moved = self._last_server is not None and self._last_server != server
+            if moved:
+                self.moves += 1
+            self.server = self._last_server = server
+            self._log.info(
+                "mqtt.connected", server=server, moved=moved, session_present=present, protocol=cfg.protocol
+            )
             self.connected.set()
             await self._on_connected(present)
             await self._lost.wait()
-            self._log.warning("mqtt.disconnected")
+            self._log.warning("mqtt.disconnected", server=server)
         finally:
             self.connected.clear()
             self._client = None
+            self.server = None
             await asyncio.to_thread(self._teardown, client)
 
     @staticmethod
