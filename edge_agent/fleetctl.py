@@ -1,7 +1,7 @@
 """`edge-fleet`: one tool for fleet admins, over the same MQTT contract as the central system.
 
     edge-fleet ls [--site S] [--json]
-    edge-fleet cmd SITE/DEVICE NAME [ARGS-JSON] [--timeout S] [--json]
+    edge-fleet cmd SITE/DEVICE|SITE/*|--all NAME [ARGS-JSON] [--timeout S] [--json]
     edge-fleet config push SITE/DEVICE|SITE FILE [--timeout S] [--json]
     edge-fleet tail [SITE[/DEVICE]] [--json] [--count N]
     edge-fleet manifest push SITE FILE [--version N] [--base N] [--chunk N]
@@ -68,6 +68,15 @@ class Fleet:
         with self.lock:
             return list(self.messages)
 
+    def collect_until_quiet(self, quiet: float, limit: float) -> list[tuple[str, bytes, Any]]:
+        deadline = time.monotonic() + limit
+        with self.arrived:
+            seen = -1
+            while len(self.messages) != seen and time.monotonic() < deadline:
+                seen = len(self.messages)
+                self.arrived.wait(min(quiet, max(0.0, deadline - time.monotonic())))
+            return list(self.messages)
+
     def wait_for(self, predicate: Any, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         with self.arrived:
@@ -104,11 +113,19 @@ def _target(text: str) -> tuple[str, str | None]:
     return site, device or None
 
 
-def agents(fleet: Fleet, site: str | None, wait: float) -> dict[tuple[str, str], dict[str, Any]]:
+def agents(
+    fleet: Fleet, site: str | None, wait: float, quiet: float | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Agents with a retained state. Retained messages arrive right after the subscription: with
+    `quiet`, gathering ends once that long passes with nothing new (at most `wait`)."""
     s = site or "+"
-    fleet.subscribe(f"dock/v1/{s}/+/state", f"dock/v1/{s}/+/telemetry", f"dock/v1/{s}/+/printer/+/status")
+    topics = [f"dock/v1/{s}/+/state"]
+    if quiet is None:
+        topics += [f"dock/v1/{s}/+/telemetry", f"dock/v1/{s}/+/printer/+/status"]
+    fleet.subscribe(*topics)
+    messages = fleet.collect(wait) if quiet is None else fleet.collect_until_quiet(quiet, wait)
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for topic, payload, _ in fleet.collect(wait):
+    for topic, payload, _ in messages:
         parts = topic.split("/")
         key = (parts[2], parts[3])
         entry = out.setdefault(key, {"site": parts[2], "device": parts[3], "printers": {}})
@@ -168,21 +185,96 @@ def request(
 
 
 def cmd_cmd(fleet: Fleet, args: argparse.Namespace) -> int:
-    site, device = _target(args.target)
+    if args.all:  # `cmd --all NAME [ARGS]`: the positionals move one place left
+        target, name, raw_args = "+/*", args.target, args.name
+    else:
+        target, name, raw_args = args.target, args.name, args.args
+    if name is None:
+        print("edge-fleet: cmd needs a command NAME", file=sys.stderr)
+        return EXIT_USAGE
+    site, device = _target(target)
     if device is None:
-        print("edge-fleet: cmd needs SITE/DEVICE", file=sys.stderr)
+        print("edge-fleet: cmd needs SITE/DEVICE, SITE/* or --all", file=sys.stderr)
         return EXIT_USAGE
     try:
-        cmd_args = json.loads(args.args) if args.args else {}
+        cmd_args = json.loads(raw_args) if raw_args else {}
     except ValueError as exc:
         print(f"edge-fleet: ARGS is not JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    reply = request(fleet, site, device, args.name, cmd_args, args.timeout)
+    if device == "*":
+        return fan_out(fleet, None if site == "+" else site, name, cmd_args, args)
+    reply = request(fleet, site, device, name, cmd_args, args.timeout)
     if reply is None:
         print(f"edge-fleet: no reply from {site}/{device} within {args.timeout:g} s", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(reply) if args.json else json.dumps(reply.get("data") or reply.get("error"), indent=2))
     return EXIT_OK if reply.get("status") == "ok" else EXIT_ERROR
+
+
+def fan_out(
+    fleet: Fleet, site: str | None, name: str, cmd_args: dict[str, Any], args: argparse.Namespace
+) -> int:
+    """One command to every agent with a retained state, all at once, one deadline for all."""
+    started = time.monotonic()
+    found = agents(fleet, site, wait=args.wait, quiet=0.3)
+    rows: dict[str, dict[str, Any]] = {}
+    pending: dict[str, str] = {}  # request id -> SITE/DEVICE
+    reply_topic = f"fleet/replies/{uuid.uuid4().hex}"
+    fleet.subscribe(reply_topic)
+    infos = []
+    for (s, d), entry in sorted(found.items()):
+        who = f"{s}/{d}"
+        if not entry["state"].get("online"):
+            rows[who] = {"device": who, "status": "offline", "result": None,
+                         "error": entry["state"].get("reason") or "offline"}  # fmt: skip
+            continue
+        request_id = uuid.uuid4().hex
+        pending[request_id] = who
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = reply_topic
+        props.CorrelationData = request_id.encode()
+        body = json.dumps({"request_id": request_id, "args": cmd_args}).encode()
+        infos.append(fleet.client.publish(f"dock/v1/{s}/{d}/cmd/{name}", body, qos=1, properties=props))
+    deadline = started + args.timeout
+    for info in infos:
+        info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+    answered: dict[str, dict[str, Any]] = {}
+    with fleet.arrived:
+        while len(answered) < len(pending) and time.monotonic() < deadline:
+            for topic, payload, _ in fleet.messages:
+                if topic == reply_topic:
+                    data = _json(payload)
+                    if data.get("request_id") in pending:
+                        answered[str(data["request_id"])] = data
+            if len(answered) < len(pending):
+                fleet.arrived.wait(max(0.0, min(0.2, deadline - time.monotonic())))
+    for request_id, who in pending.items():
+        reply = answered.get(request_id)
+        if reply is None:
+            rows[who] = {"device": who, "status": "timeout", "result": None,
+                         "error": f"no reply within {args.timeout:g} s"}  # fmt: skip
+        else:
+            status = "ok" if reply.get("status") == "ok" else "error"
+            rows[who] = {
+                "device": who,
+                "status": status,
+                "result": reply.get("data"),
+                "error": reply.get("error"),
+            }
+    ordered = [rows[k] for k in sorted(rows)]
+    if args.json:
+        print(json.dumps(ordered))
+    else:
+        print(f"{'DEVICE':24} {'STATUS':8} RESULT")
+        for r in ordered:
+            detail = r["result"] if r["status"] == "ok" else r["error"]
+            print(f"{r['device']:24} {r['status']:8} {json.dumps(detail, separators=(',', ':'))[:200]}")
+        counts = {
+            k: sum(1 for r in ordered if r["status"] == k) for k in ("ok", "error", "offline", "timeout")
+        }
+        print(f"{len(ordered)} agents: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+              + f" ({time.monotonic() - started:.2f} s)", file=sys.stderr)  # fmt: skip
+    return EXIT_OK if ordered and all(r["status"] == "ok" for r in ordered) else EXIT_ERROR
 
 
 def cmd_config_push(fleet: Fleet, args: argparse.Namespace) -> int:
@@ -191,42 +283,57 @@ def cmd_config_push(fleet: Fleet, args: argparse.Namespace) -> int:
     if not isinstance(overlay, dict):
         print(f"edge-fleet: {args.file} must hold a mapping of configuration keys", file=sys.stderr)
         return EXIT_USAGE
-    devices = [device] if device else [d for (_s, d) in agents(fleet, site, args.wait)]
-    results = []
-    for dev in devices:
-        root = f"dock/v1/{site}/{dev}"
-        fleet.subscribe(f"{root}/config/desired", f"{root}/config/reported")
-        seen = fleet.collect(0.5)
-        versions = [
-            _json(p).get("version", 0)
-            for t, p, _ in seen
-            if t in (f"{root}/config/desired", f"{root}/config/reported")
-        ]
+    started = time.monotonic()
+    found = agents(fleet, site, args.wait, quiet=0.3)
+    if device:
+        found = {k: v for k, v in found.items() if k[1] == device} or {
+            (site, device): {"state": {"online": True}}
+        }
+    roots = {f"{s}/{d}": f"dock/v1/{s}/{d}" for (s, d) in found}
+    online = {f"{s}/{d}": bool(entry["state"].get("online")) for (s, d), entry in found.items()}
+    fleet.subscribe(*[t for r in roots.values() for t in (f"{r}/config/desired", f"{r}/config/reported")])
+    seen = fleet.collect_until_quiet(0.3, 2.0)
+    results: dict[str, dict[str, Any]] = {}
+    waiting: dict[str, int] = {}
+    for who, root in sorted(roots.items()):
+        versions = [_json(p).get("version", 0) for t, p, _ in seen
+                    if t in (f"{root}/config/desired", f"{root}/config/reported")]  # fmt: skip
         version = max([v for v in versions if isinstance(v, int)] or [0]) + 1
-        fleet.publish(
-            f"{root}/config/desired",
-            json.dumps({"version": version, "config": overlay}).encode(),
-            retain=True,
-        )
-
-        def reported(
-            topic: str, payload: bytes, _p: Any, root: str = root, version: int = version
-        ) -> dict[str, Any] | None:
-            data = _json(payload)
-            return data if topic == f"{root}/config/reported" and data.get("version") == version else None
-
-        answer = fleet.wait_for(reported, args.timeout)
-        results.append({"device": dev, "version": version, "status": answer["status"] if answer else "no answer",
-                        "error": answer.get("error") if answer else None})  # fmt: skip
+        # retained: an offline agent applies it when it comes back
+        fleet.publish(f"{root}/config/desired", json.dumps({"version": version, "config": overlay}).encode(),
+                      retain=True)  # fmt: skip
+        if online[who]:
+            waiting[who] = version
+        else:
+            results[who] = {"device": who, "version": version, "status": "offline",
+                            "error": "offline: it applies the retained configuration when it is back"}  # fmt: skip
+    deadline = started + args.timeout
+    while waiting and time.monotonic() < deadline:
+        with fleet.lock:
+            messages = list(fleet.messages)
+        for topic, payload, _ in messages:
+            for who, version in list(waiting.items()):
+                data = _json(payload)
+                if topic == f"{roots[who]}/config/reported" and data.get("version") == version:
+                    results[who] = {"device": who, "version": version, "status": data.get("status"),
+                                    "error": data.get("error")}  # fmt: skip
+                    del waiting[who]
+        if waiting:
+            with fleet.arrived:
+                fleet.arrived.wait(0.2)
+    for who, version in waiting.items():
+        results[who] = {"device": who, "version": version, "status": "timeout",
+                        "error": f"no reported state within {args.timeout:g} s"}  # fmt: skip
+    ordered = [results[k] for k in sorted(results)]
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps(ordered))
     else:
-        for r in results:
+        for r in ordered:
             print(
-                f"{site}/{r['device']}: version {r['version']} {r['status']}"
+                f"{r['device']}: version {r['version']} {r['status']}"
                 + (f": {r['error']}" if r["error"] else "")
             )
-    return EXIT_OK if results and all(r["status"] == "applied" for r in results) else EXIT_ERROR
+    return EXIT_OK if ordered and all(r["status"] == "applied" for r in ordered) else EXIT_ERROR
 
 
 def _describe(topic: str, data: dict[str, Any]) -> str:
@@ -325,11 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--wait", type=float, default=1.5, help="seconds to gather retained states")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_ls)
-    c = sub.add_parser("cmd", help="send a command and print its reply")
-    c.add_argument("target", metavar="SITE/DEVICE")
-    c.add_argument("name")
+    c = sub.add_parser("cmd", help="send a command to an agent, a site (SITE/*) or every site (--all)")
+    c.add_argument("target", metavar="SITE/DEVICE|SITE/*")
+    c.add_argument("name", nargs="?")
     c.add_argument("args", nargs="?", help="command arguments, a JSON object")
-    c.add_argument("--timeout", type=float, default=10.0)
+    c.add_argument("--all", action="store_true", help="every agent of every site: cmd --all NAME [ARGS]")
+    c.add_argument("--timeout", type=float, default=10.0, help="seconds, one deadline for the whole fan-out")
+    c.add_argument("--wait", type=float, default=3.0, help="longest wait for the retained states, seconds")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cmd)
     cfg = sub.add_parser("config", help="desired configuration").add_subparsers(dest="action", required=True)

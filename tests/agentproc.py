@@ -15,7 +15,7 @@ from tests.conftest import KEY, ROOT
 
 def write_config(folder: Path, port: int, scanners: list[dict[str, Any]] | None = None, extra: str = "",
                  device: str = "dock-07", protocol: str = "5", display_port: int | None = None,
-                 servers: list[int] | None = None) -> Path:  # fmt: skip
+                 servers: list[int] | None = None, keepalive_s: int = 5) -> Path:  # fmt: skip
     """The contract's minimal file plus scanners; the station display only where a test asks for
     it (`display_port`), so that agents running side by side do not contend for port 8080.
     `servers`: broker ports on this host for `mqtt.servers` instead of `host`/`port`."""
@@ -23,7 +23,7 @@ def write_config(folder: Path, port: int, scanners: list[dict[str, Any]] | None 
               else f"host: 127.0.0.1, port: {port}")  # fmt: skip
     lines = [
         f"device: {{id: {device}, site: hel1}}",
-        f"mqtt: {{{broker}, protocol: '{protocol}', keepalive_s: 5}}",
+        f"mqtt: {{{broker}, protocol: '{protocol}', keepalive_s: {keepalive_s}}}",
         f"storage: {{path: {folder / 'state'}}}",
         f"labels: {{keys: {{K1: '{KEY.hex()}'}}}}",
         "log: {format: json}",
