@@ -38,7 +38,39 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     print("ok")
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+_RISKY_REMOTE = {
+    "feedback": "its actions run programs on this machine",
+    "labels": "it holds the RET1 label secrets",
+    "mqtt": "a wrong broker cuts the agent off for good",
+    "storage": "it moves or caps where scans are kept",
+    "device": "it renames the agent in the fleet",
+    "log": "it can silence the agent's log",
+}
+
+
+def config_warnings(config: AgentConfig) -> list[str]:
+    """Valid but risky settings, said once by check-config (and logged at start)."""
+    out = []
+    for key in config.remote_config.allow:
+        if key in _RISKY_REMOTE:
+            out.append(f"remote_config.allow includes {key!r}: {_RISKY_REMOTE[key]}, and whoever may publish"
+                       " config/desired for this agent can now change it")  # fmt: skip
+    display = config.display
+    if display.enabled and not _loopback(display.host) and not display.token:
+        out.append(f"display.host {display.host} is reachable from the network and display.token is not set:"
+                   " anyone there can read the station page")  # fmt: skip
+    return out
+
+
+def _loopback(host: str) -> bool:
+    from edge_agent.display.server import is_loopback
+
+    return is_loopback(host)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

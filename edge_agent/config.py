@@ -321,7 +321,7 @@ class DisplayConfig(_Model):
     enabled: bool = True
     """Serve the page; off on agents with no screen."""
     host: str = "127.0.0.1"
-    """Address the page is served on; `0.0.0.0` lets another machine show it (no login: LAN only)."""
+    """Address the page is served on; `0.0.0.0` lets another machine show it (then set `token`)."""
     port: int = Field(default=8080, ge=1, le=65535)
     """TCP port of the page."""
     dim_after_s: float = Field(default=20.0, ge=0, le=3600)
@@ -329,6 +329,10 @@ class DisplayConfig(_Model):
     in hand; 0: never."""
     title: str | None = Field(default=None, max_length=64)
     """Header text; none: `site / device`."""
+    token: SecretStr | None = Field(default=None, min_length=16)
+    """Shared secret, at least 16 characters. When the page is served on anything but loopback,
+    the page, `/api/state` and `/events` answer only requests that carry it (`?token=...` in the
+    kiosk's URL, or `Authorization: Bearer ...`); never logged."""
 
 
 class BuzzerAction(_Model):
@@ -379,6 +383,29 @@ class FeedbackConfig(_Model):
         return list(getattr(self, outcome, []))
 
 
+REMOTE_DEFAULT_ALLOW = (
+    "printers", "scanners", "templates", "rules", "station", "printing", "display", "telemetry_interval_s",
+)  # fmt: skip
+
+
+def _allowable(key: str) -> str:
+    if key == "remote_config":
+        raise ValueError("remote_config cannot allow itself; only the local file sets it")
+    if key not in AgentConfig.model_fields:
+        raise ValueError(f"{key!r} is not a top-level configuration key")
+    return key
+
+
+class RemoteConfigConfig(_Model):
+    allow: list[Annotated[str, AfterValidator(_allowable)]] = Field(
+        default_factory=lambda: list(REMOTE_DEFAULT_ALLOW)
+    )
+    """Top-level keys that a desired configuration from the central system may set; a desired
+    configuration that sets any other key is rejected whole. Not by default: `feedback` (its
+    actions run programs on this machine), `labels` (the RET1 secrets), `mqtt`, `storage`,
+    `device`, `log`; never `remote_config` itself (only this file may widen it)."""
+
+
 class AgentConfig(_Model):
     device: DeviceConfig
     mqtt: MqttConfig
@@ -396,6 +423,8 @@ class AgentConfig(_Model):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     telemetry_interval_s: int = Field(default=30, ge=1, le=3600)
     """Interval between telemetry messages, seconds."""
+    remote_config: RemoteConfigConfig = Field(default_factory=RemoteConfigConfig)
+    """What the central system may change with a desired configuration (mqtt.md, "Config")."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AgentConfig:

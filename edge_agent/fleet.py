@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -20,7 +19,8 @@ from edge_agent.store import manifest, outbox
 from edge_agent.sync import desired
 from edge_agent.sync.commands import CommandError, CommandService, require
 from edge_agent.sync.link import Inbound, NotConnected, json_bytes
-from edge_agent.sync.models import MODES, DesiredConfig, describe, rfc3339
+from edge_agent.sync.models import MODES, DesiredConfig, describe, parse_json, rfc3339
+from edge_agent.sync.ratelimit import AlertLimiter
 
 if TYPE_CHECKING:
     from edge_agent.app import Agent
@@ -68,6 +68,7 @@ class Fleet:
         self.telemetry = Telemetry(self)
         self._last_request: tuple[int, float] | None = None
         self.bad_messages = 0
+        self.limiter = AlertLimiter(limit=10, window_s=60.0)
         handlers = {
             "ping": self.cmd_ping,
             "status": self.cmd_status,
@@ -78,7 +79,7 @@ class Fleet:
             "test_print": self.cmd_test_print,
             "reprint": self.cmd_reprint,
         }
-        self.commands = CommandService(handlers, self._reply, agent.topics.cmd_reply)
+        self.commands = CommandService(handlers, self._reply, agent.topics.cmd_reply, self._reply_now)
         self._log = structlog.get_logger("edge_agent.fleet").bind(component="fleet")
 
     # --- outbound --------------------------------------------------------------------------
@@ -120,6 +121,14 @@ class Fleet:
         )
         self._log.info("manifest.requested", have_version=have)
 
+    async def _reply_now(self, topic: str, payload: dict[str, Any], correlation: bytes | None) -> None:
+        """The reply to a request that could not be read: sent at once with QoS 0, not stored, so
+        a flood of bad requests cannot queue in front of scan events (it is answered while the
+        link that brought it is up)."""
+        body = json_bytes({**self.agent.envelope(), **payload})
+        with contextlib.suppress(NotConnected):
+            self.agent.link.publish(topic, body, qos=0, correlation=correlation)
+
     async def _reply(self, topic: str, payload: dict[str, Any], correlation: bytes | None) -> None:
         await self.agent.publish(
             topic, {**self.agent.envelope(), **payload}, kind="reply", correlation=correlation
@@ -148,6 +157,8 @@ class Fleet:
             "site": agent.config.device.site,
             "broker": agent.link.server,
             "broker_moves": agent.link.moves,
+            "bad_messages": self.bad_messages,
+            **self.limiter.counts(),
         }
 
     # --- inbound ---------------------------------------------------------------------------
@@ -157,7 +168,7 @@ class Fleet:
         too_big = len(message.payload) > agent.config.mqtt.max_payload_bytes
         if name is not None:
             if too_big:
-                await self._reply(
+                await self._reply_now(
                     message.response_topic or topics.cmd_reply(name),
                     {"request_id": None, "status": "error",
                      "error": {"code": "too_large", "message": f"payload of {len(message.payload)} bytes exceeds "
@@ -181,9 +192,24 @@ class Fleet:
             await self.bad_message(message.topic, "no handler for this topic")
 
     async def bad_message(self, topic: str, error: str) -> None:
+        """Reported as an alert, at most `limiter.limit` per topic filter per minute; the rest are
+        counted and summed up in one alert when the minute is over (mqtt.md, "Bad input")."""
         self.bad_messages += 1
-        self._log.warning("inbound.bad_message", topic=topic, error=error)
-        await self.alert("bad_message", topic=topic, error=error)
+        key = self.agent.topics.filter_of(topic)
+        now = time.monotonic()
+        report, summary_at = self.limiter.admit(key, now)
+        if summary_at is not None:
+            asyncio.get_running_loop().call_later(summary_at - now + 0.01, self._summaries)
+        if report:
+            self._log.warning("inbound.bad_message", topic=topic, filter=key, error=error)
+            await self.alert("bad_message", topic=topic, error=error)
+
+    def _summaries(self) -> None:
+        for key, suppressed in self.limiter.summaries(time.monotonic()):
+            self._log.warning(
+                "inbound.flood", filter=key, suppressed=suppressed, bad_messages=self.bad_messages
+            )
+            self.agent.spawn(self.alert("bad_message", topic=key, suppressed=suppressed), "flood-summary")
 
     async def on_job(self, payload: bytes) -> None:
         await self.agent.jobs.on_message(payload)
@@ -270,6 +296,7 @@ class Fleet:
                 "published": agent.publisher.published,
                 "acked": agent.publisher.acked_total,
                 "bad_messages": self.bad_messages,
+                **self.limiter.counts(),
                 "commands": self.commands.handled,
                 "store_failures": agent.scans.store_failures,
                 "restarts": dict(agent.supervisor.restarts),
@@ -350,7 +377,7 @@ class Fleet:
 
 def _version_of(payload: bytes) -> int | None:
     try:
-        data = json.loads(payload)
+        data = parse_json(payload)
     except ValueError:
         return None
     version = data.get("version") if isinstance(data, dict) else None

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import json
 import time
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -37,6 +39,36 @@ STATIC = {
 }
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def token_guard(token: str, log: Any) -> Any:
+    """aiohttp middleware: only requests carrying `token` (`?token=` or `Authorization: Bearer`)
+    are served; compared in constant time."""
+    from aiohttp import web
+
+    expected = token.encode()
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        given = auth[7:] if auth.startswith("Bearer ") else request.query.get("token", "")
+        if not hmac.compare_digest(given.encode(), expected):
+            log.warning("display.refused", peer=request.remote, path=request.path)
+            return web.Response(status=401, text="this station's page needs its token\n",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
+
+
 class DisplayError(EdgeAgentError):
     """The display's address cannot be served (taken, or not an address of this host)."""
 
@@ -57,7 +89,8 @@ class DisplayServer:
         cfg = self._agent.config.display
         self._closing = False
         self.address = None
-        app = web.Application()
+        token = cfg.token.get_secret_value() if cfg.token is not None and self._token_required() else None
+        app = web.Application(middlewares=[token_guard(token, self._log)] if token else [])
         for path in STATIC:
             app.router.add_get(path, self._static)
         app.router.add_get("/api/state", self._state)
@@ -82,7 +115,12 @@ class DisplayServer:
         self._hub.set("station", {"site": device.site, "device": device.id, "dim_after_s": cfg.dim_after_s,
                                   "title": cfg.title or f"{device.site} / {device.id}"})  # fmt: skip
         await self._refresh()
-        self._log.info("display.serving", url=f"http://{self.address[0]}:{self.address[1]}/")
+        self._log.info("display.serving", url=f"http://{self.address[0]}:{self.address[1]}/",
+                       token_required=self._token_required())  # fmt: skip
+
+    def _token_required(self) -> bool:
+        cfg = self._agent.config.display
+        return cfg.token is not None and not is_loopback(cfg.host)
 
     async def run(self) -> None:
         while True:
@@ -102,8 +140,8 @@ class DisplayServer:
         depth, oldest = await agent.reader.read(outbox.depth)
         hub.roll_day()
         hub.set("mode", agent.mode)
-        hub.set("broker", {"connected": agent.link_connected(),
-                           "address": f"{agent.config.mqtt.host}:{agent.config.mqtt.port}"})  # fmt: skip
+        first = "{}:{}".format(*agent.config.mqtt.endpoints()[0])
+        hub.set("broker", {"connected": agent.link_connected(), "address": agent.link.server or first})
         hub.set("outbox", {"depth": depth, "oldest_unsent_s": round(oldest) if oldest is not None else 0})
         hub.set("printers", agent.printer_states())
         hub.set("scanners", agent.scanner_states())

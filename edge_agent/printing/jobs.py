@@ -44,7 +44,7 @@ from edge_agent.printing.render_escpos import render_escpos
 from edge_agent.printing.render_zpl import render_zpl
 from edge_agent.printing.templates import Template, TemplateError, fill, with_site_templates
 from edge_agent.store import outbox
-from edge_agent.sync.models import PrintJob, describe, parse_rfc3339, rfc3339
+from edge_agent.sync.models import PrintJob, describe, parse_json, parse_rfc3339, rfc3339
 
 SIGNAL_MAX_AGE_S = 3.0
 """A buzzer that could not sound within this many seconds of its scan is dropped, seconds."""
@@ -162,8 +162,8 @@ class PrintService:
     # --- inbound ---------------------------------------------------------------------------
     async def on_message(self, payload: bytes) -> None:
         try:
-            raw = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
+            raw = parse_json(payload)
+        except ValueError as exc:
             await self.agent.fleet.bad_message(self.agent.topics.job_print, f"print job is not JSON: {exc}")
             return
         job_id = raw.get("job_id") if isinstance(raw, dict) else None

@@ -2,19 +2,20 @@
 
 Every request is answered: a reply to the MQTT 5 response topic with the request's correlation
 data, or to `{root}/cmd/{name}/reply` when there is none (MQTT 3.1.1). Replies go through the
-outbox like every other message, so they survive a broker outage.
+outbox like every other message, so they survive a broker outage; except the answer to a request
+that cannot be read or names no command, which goes out at once (`reply_now`): a flood of bad
+requests must not queue in the outbox in front of scan events.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
 from pydantic import ValidationError
 
-from edge_agent.sync.models import CommandRequest, describe
+from edge_agent.sync.models import CommandRequest, describe, parse_json
 
 
 class CommandError(Exception):
@@ -33,10 +34,16 @@ class ReplySink(Protocol):
 
 class CommandService:
     def __init__(
-        self, handlers: Mapping[str, Handler], reply: ReplySink, reply_topic: Callable[[str], str]
+        self,
+        handlers: Mapping[str, Handler],
+        reply: ReplySink,
+        reply_topic: Callable[[str], str],
+        reply_now: ReplySink | None = None,
     ) -> None:
         self._handlers = handlers
         self._reply = reply
+        self._reply_now = reply_now or reply
+        self.bad_requests = 0
         self._reply_topic = reply_topic
         self.handled = 0
         self._log = structlog.get_logger("edge_agent.sync").bind(component="commands")
@@ -49,8 +56,8 @@ class CommandService:
         request_id: Any = None
         try:
             try:
-                raw = json.loads(payload)
-            except (ValueError, UnicodeDecodeError) as exc:
+                raw = parse_json(payload)
+            except ValueError as exc:
                 raise CommandError("bad_request", f"payload is not JSON: {exc}") from None
             if isinstance(raw, dict) and isinstance(raw.get("request_id"), str):
                 request_id = raw["request_id"]
@@ -79,6 +86,18 @@ class CommandService:
                 "error": {"code": "internal", "message": repr(exc)},
             }
         self.handled += 1
+        unreadable = reply["status"] == "error" and reply["error"]["code"] in (
+            "bad_request",
+            "unknown_command",
+        )
+        if unreadable:
+            self.bad_requests += 1
+            # one line per thousand in a flood; each is still answered
+            if self.bad_requests <= 10 or self.bad_requests % 1000 == 0:
+                self._log.warning("command.bad_request", command=name, error=reply["error"],
+                                  bad_requests=self.bad_requests)  # fmt: skip
+            await self._reply_now(topic, reply, correlation)
+            return reply
         self._log.info("command.answered", command=name, request_id=request_id, status=reply["status"],
                        error=reply.get("error"))  # fmt: skip
         await self._reply(topic, reply, correlation)

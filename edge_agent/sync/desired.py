@@ -11,9 +11,6 @@ from typing import Any
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.errors import ConfigError
 
-# A wrong value here could cut the agent off from the fleet for good; these stay local.
-LOCAL_ONLY_KEYS = ("device", "storage", "mqtt")
-
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Mappings merge key by key; everything else (lists included) is replaced."""
@@ -27,12 +24,15 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def effective_config(file_data: dict[str, Any], overlay: dict[str, Any]) -> AgentConfig:
-    """The file's configuration with the desired overlay on top; raises ConfigError."""
-    local = [k for k in LOCAL_ONLY_KEYS if k in overlay]
-    if local:
+    """The file's configuration with the desired overlay on top; raises ConfigError naming every
+    key the local file's `remote_config.allow` does not let the central system set."""
+    allow = parse_config(file_data).remote_config.allow
+    refused = [k for k in overlay if k not in allow]
+    if refused:
         raise ConfigError(
-            [(k, "cannot be changed remotely; edit the agent's configuration file") for k in local]
-        )
+            [(k, f"may not be set remotely (remote_config.allow in the agent's file: {', '.join(allow)})")
+             for k in refused]
+        )  # fmt: skip
     return parse_config(deep_merge(file_data, overlay))
 
 

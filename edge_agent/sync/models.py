@@ -6,6 +6,8 @@ and missing required fields with errors that name the field.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -89,3 +91,31 @@ def describe(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "payload"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
+
+
+MAX_JSON_DEPTH = 64
+
+
+def parse_json(payload: bytes) -> Any:
+    """An inbound message's JSON; ValueError (saying what is wrong) for anything that is not JSON
+    or nests deeper than `MAX_JSON_DEPTH`, checked before any object is built when the payload has
+    enough brackets to be that deep."""
+    if payload.count(b"[") + payload.count(b"{") > MAX_JSON_DEPTH and _too_deep(payload):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        text = payload.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259); no guessing UTF-16
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+_OPENERS = re.compile(rb"[\[{]{%d}" % (MAX_JSON_DEPTH + 1))
+
+
+def _too_deep(payload: bytes) -> bool:
+    """A run of more than MAX_JSON_DEPTH opening brackets (outside strings or not, a bomb is
+    refused): one regex scan in C, not a Python loop over a megabyte."""
+    return _OPENERS.search(payload) is not None

@@ -71,6 +71,15 @@ class Topics:
     def subscriptions(self) -> list[str]:
         return [self.job_print, self.cmd_filter, self.config_desired, self.manifest]
 
+    def filter_of(self, topic: str) -> str:
+        """The subscription a message arrived through (what alerts are counted by)."""
+        for sub in self.subscriptions():
+            if sub == topic or (
+                sub.endswith("/+") and topic.startswith(sub[:-1]) and "/" not in topic[len(sub) - 1 :]
+            ):
+                return sub
+        return topic
+
     def command_name(self, topic: str) -> str | None:
         prefix = f"{self.root}/cmd/"
         if topic.startswith(prefix):

@@ -152,7 +152,9 @@ function setConnected(yes) {
 
 function connect() {
   clearTimeout(retryTimer);
-  source = new EventSource("events");
+  // a page served beyond loopback needs the token its kiosk URL carries (?token=...)
+  const token = new URLSearchParams(window.location.search).get("token");
+  source = new EventSource(token ? "events?token=" + encodeURIComponent(token) : "events");
   source.addEventListener("state", (event) => {
     setConnected(true);
     render(JSON.parse(event.data));
