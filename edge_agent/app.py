@@ -123,7 +123,7 @@ class Agent:
             )
             self.scans = ScanService(
                 self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.mode_changed,
-                self._after_scan, self._storage_changed,
+                self._after_scan, self._storage_changed, Path(self.config.storage.path),
             )  # fmt: skip
             from edge_agent.printing.jobs import PrintService
 
@@ -156,10 +156,9 @@ class Agent:
         link = "connected" if self.link_connected() else "not connected"
         scanners = sum(1 for c in self._scanners.values() if c.connected)
         scans = self.scans.scans_total if hasattr(self, "scans") else 0
+        state = self.scans.storage_state if hasattr(self, "scans") else "ok"
         full = (
-            "STORAGE FULL: new scans are not stored; "
-            if hasattr(self, "scans") and self.scans.storage_full
-            else ""
+            f"STORAGE {state.upper().replace('_', ' ')}: new scans are not stored; " if state != "ok" else ""
         )
         return (f"{full}broker {link}; {scanners}/{len(self._scanners)} scanners; {scans} scans; "
                 f"mode {self.mode}; manifest v{self.manifest_version}")  # fmt: skip
@@ -267,9 +266,10 @@ class Agent:
         self.mode = mode
         self.display_hub.set("mode", mode)
 
-    def _storage_changed(self, full: bool, detail: str) -> None:
-        """Storage refused a scan (full) or took one again: tell people at once, not via the outbox."""
-        self.fleet.alert_now("storage", state="full" if full else "ok", detail=detail)
+    def _storage_changed(self, state: str, detail: str) -> None:
+        """Storage refused a scan (full, read-only, I/O error) or took one again: tell people at
+        once, not via the outbox (which may be what cannot be written)."""
+        self.fleet.alert_now("storage", state=state, detail=detail)
         self.notifier.status(self.describe())
 
     def _after_scan(self, record: ScanRecord) -> None:

@@ -152,6 +152,7 @@ class Fleet:
             "scan_latency_us_p99": agent.scans.percentile(0.99) or 0,
             "rss_bytes": _rss_bytes(),
             "storage_full": agent.scans.storage_full,
+            "storage": agent.scans.storage_state,
             "disk_free_bytes": disk_free,
             "device": agent.config.device.id,
             "site": agent.config.device.site,
@@ -283,6 +284,7 @@ class Fleet:
             "config_version": agent.config_version,
             "mode": agent.mode,
             "storage_full": agent.scans.storage_full,
+            "storage": {"state": agent.scans.storage_state, "detail": agent.scans.storage_detail},
             "display": agent.display_status(),
             "broker": {
                 "server": agent.link.server,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 import uuid6
@@ -18,6 +21,43 @@ from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.sync.models import rfc3339
 
+# SQLite's primary result codes that mean the storage will not take writes for now (full, the
+# card remounted read-only, I/O errors), as opposed to a bug in a statement.
+_STORAGE_STATES = {"SQLITE_FULL": "full", "SQLITE_READONLY": "read_only", "SQLITE_IOERR": "io_error",
+                   "SQLITE_CANTOPEN": "io_error"}  # fmt: skip
+
+
+def storage_state_of(exc: BaseException, folder: Path | None = None) -> str | None:
+    """`full`, `read_only` or `io_error` for a storage failure, None for any other error. SQLite
+    calls a write refused by a filesystem remounted read-only under it an I/O error: the mount
+    flags of `folder` tell the two apart."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    state = _STORAGE_STATES.get("_".join(name.split("_")[:2]))  # SQLITE_IOERR_WRITE -> SQLITE_IOERR
+    if state is None:  # older SQLite bindings: the message says it
+        text = str(exc).lower()
+        state = ("full" if "full" in text else "read_only" if "readonly" in text or "read-only" in text
+                 else "io_error" if "i/o error" in text else None)  # fmt: skip
+    if state == "io_error" and folder is not None and _read_only(folder):
+        state = "read_only"
+    return state
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether the filesystem refuses writes as read-only: the mount flag, or (ext4 after an error
+    with errors=remount-ro keeps the mount "rw" and refuses writes itself) EROFS on a probe file."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+        probe = folder / ".write-probe"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    return False
+
 
 class ScanService:
     def __init__(
@@ -28,8 +68,10 @@ class ScanService:
         wake_publisher: Callable[[], None],
         on_mode: Callable[[str], None],
         on_recorded: Callable[[ScanRecord], None] = lambda record: None,
-        on_storage: Callable[[bool, str], None] = lambda full, detail: None,
+        on_storage: Callable[[str, str], None] = lambda state, detail: None,
+        storage_dir: Path | None = None,
     ) -> None:
+        self._storage_dir = storage_dir
         self._writer = writer
         self._recorder = recorder
         self._topic = topic
@@ -37,12 +79,18 @@ class ScanService:
         self._on_mode = on_mode
         self._on_recorded = on_recorded
         self._on_storage = on_storage
-        self.storage_full = False
+        self.storage_state = "ok"
+        """`ok`, or why new scans cannot be stored: `full`, `read_only`, `io_error`."""
+        self.storage_detail: str | None = None
         self.clock = ClockWatch()
         self.latencies_us: deque[int] = deque(maxlen=2048)
         self.scans_total = 0
         self.store_failures = 0
         self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanning")
+
+    @property
+    def storage_full(self) -> bool:
+        return self.storage_state == "full"
 
     async def record(self, raw: RawScan, decoded: Decoded) -> ScanRecord | None:
         wall_ns = time.time_ns() - (time.monotonic_ns() - raw.t_last_byte_ns)
@@ -65,15 +113,16 @@ class ScanService:
         except Exception as exc:
             self.store_failures += 1
             log.error("scan.store_failed", error=repr(exc), raw=decoded.raw, kind=decoded.kind)
-            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc) and not self.storage_full:
-                self.storage_full = True
-                log.error("storage.full", error=str(exc))
-                self._on_storage(True, f"new scans cannot be stored: {exc}")
+            state = storage_state_of(exc, self._storage_dir)
+            if state is not None and state != self.storage_state:
+                self.storage_state, self.storage_detail = state, str(exc)
+                log.error(f"storage.{state}", error=str(exc))
+                self._on_storage(state, f"new scans cannot be stored: {exc}")
             return None
-        if self.storage_full:
-            self.storage_full = False
+        if self.storage_state != "ok":
+            self.storage_state, self.storage_detail = "ok", None
             log.warning("storage.recovered")
-            self._on_storage(False, "scans are stored again")
+            self._on_storage("ok", "scans are stored again")
         record = committed.value
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)
