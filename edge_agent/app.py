@@ -8,6 +8,7 @@ import contextlib
 import json
 import signal
 import sqlite3
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -115,9 +116,11 @@ class Agent:
             await self._restore_state()
             self.fleet = Fleet(self)
             will = json_bytes({**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "lost"})
+            self.loop = asyncio.get_running_loop()
             self.link = MqttLink(
-                self.config.mqtt, self.topics, will, self._on_message, self._on_connected, self._on_puback
-            )
+                self.config.mqtt, self.topics, will, self._on_message, self._on_connected, self._on_puback,
+                self.fleet.screen,
+            )  # fmt: skip
             self.publisher = OutboxPublisher(
                 self.link, self.reader, self.writer, self.config.storage.retention_days * 86400.0
             )
@@ -326,6 +329,10 @@ class Agent:
 
 
 async def run_until_signalled(agent: Agent) -> None:
+    # Scans wait for the GIL behind whatever another thread is doing (paho's network thread under a
+    # flood of messages, the SQLite writer): hand it over every 0.5 ms instead of every 5 ms, so a
+    # scan's turn comes within a millisecond (bench/flood.py: p50 21 -> see closing notes).
+    sys.setswitchinterval(0.0005)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,7 +20,7 @@ from edge_agent.sync import desired
 from edge_agent.sync.commands import CommandError, CommandService, require
 from edge_agent.sync.link import Inbound, NotConnected, json_bytes
 from edge_agent.sync.models import MODES, DesiredConfig, describe, parse_json, rfc3339
-from edge_agent.sync.ratelimit import AlertLimiter
+from edge_agent.sync.screen import Screen, screen
 
 if TYPE_CHECKING:
     from edge_agent.app import Agent
@@ -67,8 +67,7 @@ class Fleet:
         self.agent = agent
         self.telemetry = Telemetry(self)
         self._last_request: tuple[int, float] | None = None
-        self.bad_messages = 0
-        self.limiter = AlertLimiter(limit=10, window_s=60.0)
+        self.screening = Screen()
         handlers = {
             "ping": self.cmd_ping,
             "status": self.cmd_status,
@@ -158,32 +157,17 @@ class Fleet:
             "site": agent.config.device.site,
             "broker": agent.link.server,
             "broker_moves": agent.link.moves,
-            "bad_messages": self.bad_messages,
-            **self.limiter.counts(),
+            **self.screening.counts(),
         }
 
     # --- inbound ---------------------------------------------------------------------------
     async def dispatch(self, message: Inbound) -> None:
-        agent, topics = self.agent, self.agent.topics
+        """A message that passed `screen` (size, JSON, shape): its handler checks the rest."""
+        topics = self.agent.topics
         name = topics.command_name(message.topic)
-        too_big = len(message.payload) > agent.config.mqtt.max_payload_bytes
         if name is not None:
-            if too_big:
-                await self._reply_now(
-                    message.response_topic or topics.cmd_reply(name),
-                    {"request_id": None, "status": "error",
-                     "error": {"code": "too_large", "message": f"payload of {len(message.payload)} bytes exceeds "
-                               f"max_payload_bytes {agent.config.mqtt.max_payload_bytes}"}},
-                    message.correlation,
-                )  # fmt: skip
-                return
             await self.commands.handle(name, message.payload, message.response_topic, message.correlation)
-            return
-        if too_big:
-            await self.bad_message(message.topic, f"payload of {len(message.payload)} bytes exceeds max_payload_bytes "
-                                   f"{agent.config.mqtt.max_payload_bytes}")  # fmt: skip
-            return
-        if message.topic == topics.config_desired:
+        elif message.topic == topics.config_desired:
             await self.on_desired(message.payload)
         elif message.topic == topics.manifest:
             await self.on_manifest(message.payload)
@@ -192,23 +176,63 @@ class Fleet:
         else:
             await self.bad_message(message.topic, "no handler for this topic")
 
-    async def bad_message(self, topic: str, error: str) -> None:
-        """Reported as an alert, at most `limiter.limit` per topic filter per minute; the rest are
-        counted and summed up in one alert when the minute is over (mqtt.md, "Bad input")."""
-        self.bad_messages += 1
-        key = self.agent.topics.filter_of(topic)
-        now = time.monotonic()
-        report, summary_at = self.limiter.admit(key, now)
+    def screen(self, message: Inbound) -> bool:
+        """In paho's thread: True when the message is bad and has been dealt with here (sync/screen.py)."""
+        agent = self.agent
+        verdict = screen(agent.topics, message.topic, message.payload, agent.config.mqtt.max_payload_bytes)
+        if verdict.ok:
+            return False
+        if verdict.command is not None:
+            n = self.screening.bad_request()
+            # nobody can match a reply without request id or correlation data: in a flood only as
+            # many are answered as alerts would be sent (10 a minute), the rest are counted
+            unmatchable = verdict.request_id is None and message.correlation is None
+            if unmatchable and not self.screening.answer_unmatchable(agent.topics, message.topic):
+                return True
+            code = "too_large" if verdict.error and "max_payload_bytes" in verdict.error else "bad_request"
+            reply = {
+                "request_id": verdict.request_id,
+                "status": "error",
+                "error": {"code": code, "message": verdict.error},
+            }
+            topic = message.response_topic or agent.topics.cmd_reply(verdict.command)
+            with contextlib.suppress(NotConnected):
+                agent.link.publish(
+                    topic, json_bytes({**agent.envelope(), **reply}), qos=0, correlation=message.correlation
+                )
+            if n <= 10 or n % 1000 == 0:  # a flood leaves a line per thousand in the log
+                self._log.warning(
+                    "command.bad_request", command=verdict.command, error=reply["error"], bad_requests=n
+                )
+            return True
+        report, summary_at = self.screening.bad(agent.topics, message.topic)
+        loop = agent.loop
         if summary_at is not None:
-            asyncio.get_running_loop().call_later(summary_at - now + 0.01, self._summaries)
+            loop.call_soon_threadsafe(loop.call_later, summary_at - time.monotonic() + 0.01, self._summaries)
         if report:
-            self._log.warning("inbound.bad_message", topic=topic, filter=key, error=error)
-            await self.alert("bad_message", topic=topic, error=error)
+            loop.call_soon_threadsafe(self._report_bad, message.topic, verdict.error or "bad message")
+        return True
+
+    async def bad_message(self, topic: str, error: str) -> None:
+        """A bad message found by a handler (in the loop): counted and reported like the ones
+        `screen` finds, at most `limit` alerts per topic filter per minute (mqtt.md, "Bad input")."""
+        report, summary_at = self.screening.bad(self.agent.topics, topic)
+        if summary_at is not None:
+            asyncio.get_running_loop().call_later(summary_at - time.monotonic() + 0.01, self._summaries)
+        if report:
+            self._report_bad(topic, error)
+
+    def _report_bad(self, topic: str, error: str) -> None:
+        self._log.warning(
+            "inbound.bad_message", topic=topic, filter=self.agent.topics.filter_of(topic), error=error
+        )
+        self.agent.spawn(self.alert("bad_message", topic=topic, error=error), "bad-message-alert")
 
     def _summaries(self) -> None:
-        for key, suppressed in self.limiter.summaries(time.monotonic()):
+        for key, suppressed in self.screening.summaries():
+            counts = self.screening.counts()
             self._log.warning(
-                "inbound.flood", filter=key, suppressed=suppressed, bad_messages=self.bad_messages
+                "inbound.flood", filter=key, suppressed=suppressed, bad_messages=counts["bad_messages"]
             )
             self.agent.spawn(self.alert("bad_message", topic=key, suppressed=suppressed), "flood-summary")
 
@@ -297,8 +321,7 @@ class Fleet:
                 "prints_total": agent.prints_total,
                 "published": agent.publisher.published,
                 "acked": agent.publisher.acked_total,
-                "bad_messages": self.bad_messages,
-                **self.limiter.counts(),
+                **self.screening.counts(),
                 "commands": self.commands.handled,
                 "store_failures": agent.scans.store_failures,
                 "restarts": dict(agent.supervisor.restarts),

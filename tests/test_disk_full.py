@@ -79,7 +79,9 @@ def test_read_only_card_is_reported_keeps_what_it_has_and_is_back_after_repair(
     central = Central("127.0.0.1", broker.port, "hel1")
     link = tmp_path / "s1"
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
-    config.write_text(config.read_text().replace(f"storage: {{path: {tmp_path / 'state'}", f"storage: {{path: {mnt}"))
+    config.write_text(
+        config.read_text().replace(f"storage: {{path: {tmp_path / 'state'}", f"storage: {{path: {mnt}")
+    )
     agent = AgentProcess(config, tmp_path / "agent.log").start()
     try:
         agent.wait_for("mqtt.connected")
@@ -150,7 +152,9 @@ def test_io_errors_are_reported_and_scanning_recovers_when_writes_work_again(
         db.close()
         assert stored[:5] == [f"BEFORE-{i}" for i in range(5)] and stored[-2:] == ["AFTER-1", "AFTER-2"]
         assert seqs == list(range(1, len(seqs) + 1))
-        wait_until(lambda: central.report()["dock-07"]["unique"] == len(seqs), what="all stored scans delivered")
+        wait_until(
+            lambda: central.report()["dock-07"]["unique"] == len(seqs), what="all stored scans delivered"
+        )
     finally:
         for f in files:
             subprocess.run(["chattr", "-i", str(f)], check=False)

@@ -7,8 +7,9 @@ the first unacknowledged row, in order. The broker keeps our session (clean star
 expiry), so subscriptions and the QoS 1 messages queued for us while offline survive.
 
 On CONNACK (in paho's thread) the subscriptions are sent at once, before anything else, and the
-event loop is told; it publishes the retained presence and starts the outbox. Every callback
-crosses into the event loop with `call_soon_threadsafe`. Incoming messages are acknowledged
+event loop is told; it publishes the retained presence and starts the outbox. An incoming message
+is first shown to `screen` in paho's thread (sync/screen.py): a bad one is answered and
+acknowledged there. Every other callback crosses into the event loop with `call_soon_threadsafe`. Incoming messages are acknowledged
 (manual ack) only after they were handled, so a crash before that means a redelivery.
 
 Several brokers (`mqtt.servers`, a cluster's nodes or a pair): the link is on one at a time. When
@@ -88,8 +89,10 @@ class MqttLink:
         on_message: Callable[[Inbound], None],
         on_connected: Callable[[bool], Awaitable[None]],
         on_puback: Callable[[int], None],
+        screen: Callable[[Inbound], bool] | None = None,
     ) -> None:
         self.name = "mqtt"
+        self._screen = screen
         self._config = config
         self._topics = topics
         self._will = will_payload
@@ -191,6 +194,12 @@ class MqttLink:
             correlation,
             client,
         )
+        if self._screen is not None and self._screen(inbound):
+            # judged and answered here, in this thread: it never waits in the loop before scans
+            if message.qos > 0:
+                with contextlib.suppress(Exception):
+                    client.ack(message.mid, message.qos)
+            return
         self._loop.call_soon_threadsafe(self._on_message, inbound)
 
     def _cb_publish(self, client: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:

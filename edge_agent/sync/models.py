@@ -100,7 +100,7 @@ def parse_json(payload: bytes) -> Any:
     """An inbound message's JSON; ValueError (saying what is wrong) for anything that is not JSON
     or nests deeper than `MAX_JSON_DEPTH`, checked before any object is built when the payload has
     enough brackets to be that deep."""
-    if payload.count(b"[") + payload.count(b"{") > MAX_JSON_DEPTH and _too_deep(payload):
+    if too_deep(payload):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         text = payload.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259); no guessing UTF-16
@@ -115,7 +115,10 @@ def parse_json(payload: bytes) -> Any:
 _OPENERS = re.compile(rb"[\[{]{%d}" % (MAX_JSON_DEPTH + 1))
 
 
-def _too_deep(payload: bytes) -> bool:
+def too_deep(payload: bytes) -> bool:
     """A run of more than MAX_JSON_DEPTH opening brackets (outside strings or not, a bomb is
-    refused): one regex scan in C, not a Python loop over a megabyte."""
+    refused): one regex scan in C, not a Python loop over a megabyte, and none at all for a
+    payload with too few brackets to be that deep."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_JSON_DEPTH:
+        return False
     return _OPENERS.search(payload) is not None
