@@ -1,16 +1,19 @@
-"""The controller: builds the components from the configuration, starts, supervises, stops them,
-routes incoming MQTT messages and applies configuration changes without a restart."""
+"""The controller, and the only composition root: it builds the components from the
+configuration, hands each the ports it uses (edge_agent/ports.py, sync/outbound.py,
+sync/alerts.py), starts, supervises and stops them, routes incoming MQTT messages and applies
+configuration changes without a restart. No other module imports this one but the CLI.
+
+The agent is itself two of the ports: `Health` (what status, telemetry and the display read)
+and `Control` (what fleet commands and desired configuration may ask)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import signal
-import sqlite3
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,10 @@ from edge_agent.decode import Decoded, Decoder, Rule
 from edge_agent.display.hub import DisplayHub
 from edge_agent.errors import ConfigError
 from edge_agent.feedback import Feedback
+from edge_agent.fleet import Fleet
+from edge_agent.ports import Station, Stores
+from edge_agent.printing.service import PrintService
+from edge_agent.printing.worker import PrinterWorker
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
@@ -32,9 +39,12 @@ from edge_agent.store.scans import ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.supervisor import Supervisor
 from edge_agent.sync import desired
-from edge_agent.sync.link import Inbound, MqttLink, NotConnected, json_bytes
+from edge_agent.sync.alerts import Alerts
+from edge_agent.sync.link import Inbound, MqttLink, json_bytes
 from edge_agent.sync.models import CONTRACT_VERSION, rfc3339
+from edge_agent.sync.outbound import Outbound
 from edge_agent.sync.publisher import OutboxPublisher
+from edge_agent.sync.screen import Screen
 from edge_agent.sync.topics import Topics
 
 
@@ -47,15 +57,10 @@ class Agent:
         self.file_config = config
         self.config = config
         self.config_path = config_path
-        self.config_version = 0
         self.topics = Topics(config.device.site, config.device.id)
-        self.boot_id = str(uuid.uuid4())
-        self.started = time.monotonic()
+        self.station = Station(boot_id=str(uuid.uuid4()), started=time.monotonic(), mode=config.station.mode)
         self.supervisor = Supervisor()
         self.decoder = decoder_for(config)
-        self.mode: str = config.station.mode
-        self.manifest_version = 0
-        self.prints_total = 0
         self._scanners: dict[str, ScannerComponent] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.notifier = Notifier()
@@ -79,24 +84,27 @@ class Agent:
         self.recorder = ScanRecorder(
             folder, self.config.device.id, self.config.device.site, self.config.station.mode
         )
+        self.stores = Stores(self.writer, self.reader, self.manifest_writer, self.manifest_reader)
 
     async def _restore_state(self) -> None:
         await self.writer.submit(outbox.release_unready)
-        mode = (await self.writer.submit(self.recorder.mode)).value
-        self.mode = mode
+        self.station.mode = (await self.writer.submit(self.recorder.mode)).value
         version, overlay = (await self.writer.submit(desired.load_overlay)).value
         if version:
             try:
-                self.config = desired.effective_config(self._file_data(), overlay)
-                self.config_version = version
+                self.config = desired.effective_config(self.file_data(), overlay)
+                self.station.config_version = version
                 self.decoder = decoder_for(self.config)
             except ConfigError as exc:
                 self._log.error("config.overlay_invalid", version=version, error=str(exc))
         from edge_agent.store import manifest
 
-        self.manifest_version = (await self.manifest_writer.submit(manifest.version)).value
+        self.station.manifest_version = (await self.manifest_writer.submit(manifest.version)).value
 
-    def _file_data(self) -> dict[str, Any]:
+    def current_config(self) -> AgentConfig:
+        return self.config
+
+    def file_data(self) -> dict[str, Any]:
         if self.config_path is None:
             return self.file_config.model_dump(mode="json", exclude_none=True)
         data = read_yaml(self.config_path)
@@ -109,32 +117,11 @@ class Agent:
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        from edge_agent.fleet import Fleet
-
         self._open_storage()
         try:
             await self._restore_state()
-            self.fleet = Fleet(self)
-            will = json_bytes({**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "lost"})
-            self.loop = asyncio.get_running_loop()
-            self.link = MqttLink(
-                self.config.mqtt, self.topics, will, self._on_message, self._on_connected, self._on_puback,
-                self.fleet.screen,
-            )  # fmt: skip
-            self.publisher = OutboxPublisher(
-                self.link, self.reader, self.writer, self.config.storage.retention_days * 86400.0
-            )
-            self.scans = ScanService(
-                self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.mode_changed,
-                self._after_scan, self._storage_changed, Path(self.config.storage.path),
-            )  # fmt: skip
-            from edge_agent.printing.jobs import PrintService
-
-            self.jobs = PrintService(self)
+            self._compose()
             await self.jobs.recover()
-            self.display_hub = DisplayHub({"site": self.config.device.site, "device": self.config.device.id})
-            self.display_hub.set("mode", self.mode)
-            self.feedback = Feedback(self)
             self.supervisor.add(self.feedback)
             if self.config.display.enabled:
                 self._add_display()
@@ -146,13 +133,41 @@ class Agent:
             self.supervisor.add(Watchdog(self.notifier, self.describe))
             for scanner in self.config.scanners:
                 self._add_scanner(scanner)
-            self._log.info("agent.started", version=__version__, boot_id=self.boot_id, mode=self.mode,
+            st = self.station
+            self._log.info("agent.started", version=__version__, boot_id=st.boot_id, mode=st.mode,
                            scanners=[s.id for s in self.config.scanners], printers=[p.id for p in self.config.printers],
-                           manifest_version=self.manifest_version, config_version=self.config_version)  # fmt: skip
+                           manifest_version=st.manifest_version, config_version=st.config_version)  # fmt: skip
             self.notifier.ready(self.describe())
             await stop.wait()
         finally:
             await self._shutdown()
+
+    def _compose(self) -> None:
+        """Every component, given the ports it uses and nothing else."""
+        cfg, config = self.config, self.current_config
+        will = json_bytes(
+            {**self.envelope(), "online": False, "boot_id": self.station.boot_id, "reason": "lost"}
+        )
+        self.loop = asyncio.get_running_loop()
+        self.link = MqttLink(cfg.mqtt, self.topics, will, self._on_message, self._on_connected, self._on_puback,
+                             self._screen)  # fmt: skip
+        self.publisher = OutboxPublisher(
+            self.link, self.reader, self.writer, cfg.storage.retention_days * 86400.0
+        )
+        self.out = Outbound(cfg.device, self.topics, self.writer, self.link, self.publisher)
+        self.alerts = Alerts(self.out, Screen(), self.spawn, self.loop)
+        self.scans = ScanService(
+            self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.set_mode,
+            self._after_scan, self._storage_changed, Path(cfg.storage.path),
+        )  # fmt: skip
+        self.jobs = PrintService(self.out, self.alerts, self.stores, self.station, config)
+        self.fleet = Fleet(self.out, self.alerts, self.stores, self.station, config, self, self, self.jobs)
+        self.display_hub = DisplayHub({"site": cfg.device.site, "device": cfg.device.id})
+        self.display_hub.set("mode", self.station.mode)
+        self.feedback = Feedback(config, self.jobs)
+
+    def _screen(self, message: Inbound) -> bool:
+        return self.fleet.screen(message)
 
     def describe(self) -> str:
         """One line for systemd's STATUS=."""
@@ -164,14 +179,19 @@ class Agent:
             f"STORAGE {state.upper().replace('_', ' ')}: new scans are not stored; " if state != "ok" else ""
         )
         return (f"{full}broker {link}; {scanners}/{len(self._scanners)} scanners; {scans} scans; "
-                f"mode {self.mode}; manifest v{self.manifest_version}")  # fmt: skip
+                f"mode {self.station.mode}; manifest v{self.station.manifest_version}")  # fmt: skip
 
     async def _shutdown(self) -> None:
         self.notifier.stopping()
         for name in list(self._scanners):
             await self.supervisor.remove(self._scanners.pop(name).name)
         if hasattr(self, "link"):
-            offline = {**self.envelope(), "online": False, "boot_id": self.boot_id, "reason": "shutdown"}
+            offline = {
+                **self.envelope(),
+                "online": False,
+                "boot_id": self.station.boot_id,
+                "reason": "shutdown",
+            }
             await self.link.goodbye(json_bytes(offline))
         await self.supervisor.stop_all()
         for task in list(self._tasks):
@@ -191,8 +211,6 @@ class Agent:
         self.supervisor.add(component)
 
     def _add_printer(self, printer_id: str) -> None:
-        from edge_agent.printing.jobs import PrinterWorker
-
         worker = PrinterWorker(self.jobs, printer_id)
         self.jobs.workers[printer_id] = worker
         self.supervisor.add(worker)
@@ -200,10 +218,13 @@ class Agent:
     def _add_display(self) -> None:
         from edge_agent.display.server import DisplayServer
 
-        self.supervisor.add(DisplayServer(self, self.display_hub))
+        self.supervisor.add(
+            DisplayServer(self.display_hub, self.current_config, self.reader, self, self.station)
+        )
 
+    # --- Health: what status, telemetry and the display read ----------------------------------
     def display_status(self) -> dict[str, Any]:
-        """For the `status` command: where the station page is served and how many screens watch it."""
+        """Where the station page is served and how many screens watch it."""
         server = self.supervisor.components.get("display")
         address = getattr(server, "address", None)
         return {
@@ -224,7 +245,36 @@ class Agent:
             for sid, c in self._scanners.items()
         ]
 
-    def spawn(self, coro: Any, name: str) -> None:
+    def broker_status(self) -> dict[str, Any]:
+        return {
+            "connected": self.link_connected(),
+            "server": self.link.server,
+            "servers": ["{}:{}".format(*e) for e in self.config.mqtt.endpoints()],
+            "connects": self.link.connects,
+            "moves": self.link.moves,
+        }
+
+    def storage_status(self) -> tuple[str, str | None]:
+        return self.scans.storage_state, self.scans.storage_detail
+
+    def scan_latency_us(self, q: float) -> int | None:
+        return self.scans.percentile(q)
+
+    def clock_synced(self) -> bool:
+        return self.scans.clock.synced
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "scans_total": self.scans.scans_total,
+            "prints_total": self.station.prints_total,
+            "published": self.publisher.published,
+            "acked": self.publisher.acked_total,
+            "store_failures": self.scans.store_failures,
+            "restarts": dict(self.supervisor.restarts),
+        }
+
+    # --- Control: what fleet commands may ask ----------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -265,14 +315,14 @@ class Agent:
                 self._add_display()
             self._log.info("display.reconfigured", enabled=new.display.enabled, port=new.display.port)
 
-    def mode_changed(self, mode: str) -> None:
-        self.mode = mode
+    def set_mode(self, mode: str) -> None:
+        self.station.mode = mode
         self.display_hub.set("mode", mode)
 
     def _storage_changed(self, state: str, detail: str) -> None:
         """Storage refused a scan (full, read-only, I/O error) or took one again: tell people at
         once, not via the outbox (which may be what cannot be written)."""
-        self.fleet.alert_now("storage", state=state, detail=detail)
+        self.alerts.alert_now("storage", state=state, detail=detail)
         self.notifier.status(self.describe())
 
     def _after_scan(self, record: ScanRecord) -> None:
@@ -293,7 +343,7 @@ class Agent:
     async def _on_connected(self, session_present: bool) -> None:
         await self.fleet.publish_presence()
         self.publisher.on_connected()
-        if self.manifest_version == 0:
+        if self.station.manifest_version == 0:
             await self.fleet.request_manifest(0)
 
     def _on_puback(self, mid: int) -> None:
@@ -310,22 +360,6 @@ class Agent:
             self._log.exception("inbound.failed", topic=message.topic, error=repr(exc))
         finally:
             self.link.ack(message)
-
-    async def publish(
-        self, topic: str, payload: dict[str, Any], *, retain: bool = False, kind: str = "event",
-        correlation: bytes | None = None,
-    ) -> None:  # fmt: skip
-        """Store a message in the outbox (durable, ordered) and wake the publisher."""
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        try:
-            await self.writer.submit(lambda c: outbox.enqueue(c, topic, body, 1, retain, kind, correlation))
-        except sqlite3.Error as exc:
-            # storage refuses (full disk): send it now if we can, undurably, rather than not at all
-            self._log.error("outbox.store_failed", topic=topic, kind=kind, error=str(exc))
-            with contextlib.suppress(NotConnected):
-                self.link.publish(topic, body, 1, retain, correlation)
-            return
-        self.publisher.wake()
 
 
 async def run_until_signalled(agent: Agent) -> None:

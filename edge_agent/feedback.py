@@ -15,32 +15,35 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import structlog
 
-from edge_agent.config import BuzzerAction, CommandAction
+from edge_agent.config import AgentConfig, BuzzerAction, CommandAction
+from edge_agent.ports import Printing
 from edge_agent.printing.render_escpos import buzzer_bytes
 from edge_agent.store.scans import ScanRecord
-
-if TYPE_CHECKING:
-    from edge_agent.app import Agent
 
 MAX_PENDING = 16
 """Commands waiting beyond this many are dropped, oldest first: feedback that late is noise."""
 
 
 class Feedback:
-    def __init__(self, agent: Agent) -> None:
+    """Ports: `config` (the running configuration: `feedback`, `device`), `printing` (a buzzer's
+    bytes go to its printer's worker)."""
+
+    def __init__(self, config: Callable[[], AgentConfig], printing: Printing) -> None:
         self.name = "feedback"
-        self._agent = agent
+        self._config = config
+        self._printing = printing
         self._pending: deque[tuple[CommandAction, dict[str, str], str]] = deque()
         self._wake = asyncio.Event()
         self._log = structlog.get_logger("edge_agent.feedback").bind(component="feedback")
 
     def on_scan(self, record: ScanRecord) -> None:
         """Called for each stored scan, on the event loop; returns at once."""
-        actions = self._agent.config.feedback.actions(record.outcome)
+        config = self._config()
+        actions = config.feedback.actions(record.outcome)
         if not actions:
             return
         ret = record.ret or {}
@@ -52,8 +55,8 @@ class Feedback:
             "EDGE_SCANNER": str(record.payload.get("scanner", "")),
             "EDGE_RETURN_ID": str(ret.get("return_id") or ""),
             "EDGE_ORDER_NUMBER": str(ret.get("order_number") or ""),
-            "EDGE_DEVICE": self._agent.config.device.id,
-            "EDGE_SITE": self._agent.config.device.site,
+            "EDGE_DEVICE": config.device.id,
+            "EDGE_SITE": config.device.site,
         }
         for action in actions:
             if isinstance(action, BuzzerAction):
@@ -66,11 +69,10 @@ class Feedback:
                 self._wake.set()
 
     def _buzz(self, action: BuzzerAction, record: ScanRecord) -> None:
-        worker = self._agent.jobs.workers.get(action.printer)
-        if worker is None:  # removed by a configuration change since
+        data = buzzer_bytes(action.beeps, action.duration)
+        if not self._printing.signal(action.printer, data, f"buzzer-{record.seq}"):
+            # removed by a configuration change since
             self._log.warning("feedback.no_printer", printer=action.printer, event_id=record.event_id)
-            return
-        worker.signal(buzzer_bytes(action.beeps, action.duration), f"buzzer-{record.seq}")
 
     # --- component -------------------------------------------------------------------------
     async def start(self) -> None:

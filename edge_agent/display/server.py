@@ -13,19 +13,21 @@ import hmac
 import ipaddress
 import json
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from edge_agent.config import AgentConfig
 from edge_agent.display.hub import DisplayHub, load_from_db, local_day, local_midnight
 from edge_agent.errors import EdgeAgentError
+from edge_agent.ports import Health, Station
 from edge_agent.store import outbox
+from edge_agent.store.reader import Reader
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from edge_agent.app import Agent
 
 REFRESH_S = 1.0
 """How often the health part (broker, outbox, printers, scanners) is read, seconds."""
@@ -74,9 +76,22 @@ class DisplayError(EdgeAgentError):
 
 
 class DisplayServer:
-    def __init__(self, agent: Agent, hub: DisplayHub) -> None:
+    """Ports: the `hub` it serves, `config` (its `display` section and the device), `reader` (today's
+    scans from storage), `health` and `station` (what the page shows besides scans)."""
+
+    def __init__(
+        self,
+        hub: DisplayHub,
+        config: Callable[[], AgentConfig],
+        reader: Reader,
+        health: Health,
+        station: Station,
+    ) -> None:
         self.name = "display"
-        self._agent = agent
+        self._config = config
+        self._reader = reader
+        self._health = health
+        self._station = station
         self._hub = hub
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -86,7 +101,7 @@ class DisplayServer:
     async def start(self) -> None:
         from aiohttp import web
 
-        cfg = self._agent.config.display
+        cfg = self._config().display
         self._closing = False
         self.address = None
         token = cfg.token.get_secret_value() if cfg.token is not None and self._token_required() else None
@@ -108,9 +123,9 @@ class DisplayServer:
         sockets = getattr(site._server, "sockets", None) or []  # the port actually bound (0: any)
         self.address = sockets[0].getsockname()[:2] if sockets else (cfg.host, cfg.port)
         midnight = local_midnight()
-        last, counts = await self._agent.reader.read(lambda c: load_from_db(c, midnight))
+        last, counts = await self._reader.read(lambda c: load_from_db(c, midnight))
         self._hub.loaded(last, counts, local_day())
-        device, cfg = self._agent.config.device, self._agent.config.display
+        device, cfg = self._config().device, self._config().display
         # set here, not refreshed: a change under `display:` restarts this component
         self._hub.set("station", {"site": device.site, "device": device.id, "dim_after_s": cfg.dim_after_s,
                                   "title": cfg.title or f"{device.site} / {device.id}"})  # fmt: skip
@@ -119,7 +134,7 @@ class DisplayServer:
                        token_required=self._token_required())  # fmt: skip
 
     def _token_required(self) -> bool:
-        cfg = self._agent.config.display
+        cfg = self._config().display
         return cfg.token is not None and not is_loopback(cfg.host)
 
     async def run(self) -> None:
@@ -136,17 +151,19 @@ class DisplayServer:
             await runner.cleanup()
 
     async def _refresh(self) -> None:
-        agent, hub = self._agent, self._hub
-        depth, oldest = await agent.reader.read(outbox.depth)
+        health, hub = self._health, self._hub
+        depth, oldest = await self._reader.read(outbox.depth)
+        broker = health.broker_status()
         hub.roll_day()
-        hub.set("mode", agent.mode)
-        first = "{}:{}".format(*agent.config.mqtt.endpoints()[0])
-        hub.set("broker", {"connected": agent.link_connected(), "address": agent.link.server or first})
+        hub.set("mode", self._station.mode)
+        hub.set(
+            "broker", {"connected": broker["connected"], "address": broker["server"] or broker["servers"][0]}
+        )
         hub.set("outbox", {"depth": depth, "oldest_unsent_s": round(oldest) if oldest is not None else 0})
-        hub.set("printers", agent.printer_states())
-        hub.set("scanners", agent.scanner_states())
-        hub.set("storage_full", agent.scans.storage_full)
-        hub.set("manifest_version", agent.manifest_version)
+        hub.set("printers", health.printer_states())
+        hub.set("scanners", health.scanner_states())
+        hub.set("storage_full", health.storage_status()[0] == "full")
+        hub.set("manifest_version", self._station.manifest_version)
 
     # --- handlers ------------------------------------------------------------------------
     async def _static(self, request: web.Request) -> web.StreamResponse:
