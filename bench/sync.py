@@ -178,7 +178,9 @@ async def run_agent_phase(folder: Path, broker: Broker, args: argparse.Namespace
     agent = Agent(agent_config(folder, broker.port))
     stop = asyncio.Event()
     runner = asyncio.create_task(agent.run(stop))
-    while not hasattr(agent, "link") or not agent.link.connected.is_set() or agent.station.manifest_version != 1:
+    while (
+        not hasattr(agent, "link") or not agent.link.connected.is_set() or agent.station.manifest_version != 1
+    ):
         await asyncio.sleep(0.05)
     sub = Sub(broker.port, "dock/v1/hel1/bench-01/event/scan")
     payloads = [labels_of(r)[i % 3] for i, r in enumerate(central.returns[: args.scans])]

@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -23,16 +21,46 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent.config_base import KEY_NAMES, KID_PATTERN, NAME_PATTERN, _Model, _server, split_server
+from edge_agent.config_devices import (
+    AnyScannerConfig,
+    BuzzerAction,
+    CommandAction,
+    DevicePrinterConfig,
+    DisplayConfig,
+    FeedbackAction,
+    FeedbackConfig,
+    FilePrinterConfig,
+    HidPosScannerConfig,
+    HidScannerConfig,
+    PrinterConfig,
+    ScannerConfig,
+    SerialPrinterConfig,
+    SerialScannerConfig,
+    TcpPrinterConfig,
+)
 from edge_agent.errors import ConfigError
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-KID_PATTERN = re.compile(r"^[0-9A-Z]{1,8}$")
-KEY_NAMES = ("return_id", "order_number", "tracking_number", "sscc", "gtin", "license_plate")
+# re-exported: the tree is one, whichever module a section is written in
+__all__ = [
+    "KEY_NAMES",
+    "AnyScannerConfig",
+    "BuzzerAction",
+    "CommandAction",
+    "DevicePrinterConfig",
+    "DisplayConfig",
+    "FeedbackAction",
+    "FeedbackConfig",
+    "FilePrinterConfig",
+    "HidPosScannerConfig",
+    "HidScannerConfig",
+    "PrinterConfig",
+    "ScannerConfig",
+    "SerialPrinterConfig",
+    "SerialScannerConfig",
+    "TcpPrinterConfig",
+]
 Mode = Literal["receive", "inspect", "restock", "reject"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
 class DeviceConfig(_Model):
@@ -55,11 +83,6 @@ class TlsConfig(_Model):
         if (self.cert is None) != (self.key is None):
             raise ValueError("cert and key must be given together")
         return self
-
-
-def _server(value: str) -> str:
-    split_server(value)
-    return value
 
 
 class MqttConfig(_Model):
@@ -102,26 +125,6 @@ class MqttConfig(_Model):
         return [(self.host, self.port)]
 
 
-def split_server(server: str) -> tuple[str, int]:
-    """`host:port`, `[v6addr]:port`, or a bare host (port 1883) → (host, port)."""
-    text = server.strip()
-    port = "1883"
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or not host or (rest and not rest.startswith(":")):
-            raise ValueError(f"{server!r} is not [address]:port")
-        port = rest[1:] or port
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    elif ":" in text:
-        raise ValueError(f"{server!r}: write an IPv6 address as [address]:port")
-    else:
-        host = text
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{server!r} is not host:port with a port from 1 to 65535")
-    return host, int(port)
-
-
 class StorageConfig(_Model):
     path: Path
     """Directory that holds the SQLite files; created if missing."""
@@ -160,110 +163,6 @@ class LabelsConfig(_Model):
 
     def secrets(self) -> dict[str, bytes]:
         return {kid: bytes.fromhex(secret) for kid, secret in self.keys.items()}
-
-
-class SerialScannerConfig(_Model):
-    id: str = Field(pattern=NAME_PATTERN)
-    """Scanner id, reported with every scan."""
-    type: Literal["serial"]
-    port: str
-    """Serial device path (e.g. `/dev/ttyUSB0` or a udev symlink) or a pyserial URL."""
-    baudrate: int = Field(default=9600, gt=0)
-    """Line speed, bits per second."""
-    prefix: str = ""
-    """Characters the scanner is programmed to send before each payload; stripped."""
-    suffix: str = ""
-    """Characters the scanner sends after each payload instead of, or before, CR/LF."""
-    max_frame_bytes: int = Field(default=4096, ge=16, le=65536)
-    """Longest payload accepted, bytes; longer ones are dropped as line noise."""
-    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
-    """Longest wait between attempts to reopen a missing port, seconds."""
-
-
-class HidScannerConfig(_Model):
-    id: str = Field(pattern=NAME_PATTERN)
-    """Scanner id, reported with every scan."""
-    type: Literal["hid"]
-    device: str
-    """Input event device (`/dev/input/by-id/...-event-kbd`), or a FIFO in simulation mode."""
-    keymap: str = "us"
-    """Keyboard layout the scanner is programmed for: any layout of the X keyboard configuration
-    (`us`, `gb`, `de`, `fr`, `se`, `pl`, ...), a variant as `de(nodeadkeys)`."""
-    inter_key_timeout_ms: int = Field(default=100, ge=5, le=5000)
-    """A pause longer than this between keys ends a scan that has no Enter, milliseconds."""
-    grab: bool = True
-    """Grab the device exclusively so scans do not type into the console."""
-    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
-    """Longest wait between attempts to reopen a missing device, seconds."""
-
-    @field_validator("keymap")
-    @classmethod
-    def _known_layout(cls, value: str) -> str:
-        from drivers.scanners.xkb import load_layout
-
-        load_layout(value)  # LayoutError (a ValueError) names the layout xkb does not know
-        return value
-
-
-class HidPosScannerConfig(_Model):
-    id: str = Field(pattern=NAME_PATTERN)
-    """Scanner id, reported with every scan."""
-    type: Literal["hidpos"]
-    device: str
-    """hidraw node of a scanner in USB HID POS mode (`/dev/hidraw0`, or the udev symlink
-    `/dev/edge-agent/scanner-pos`), or a FIFO of 64-byte reports in simulation mode."""
-    output_redirection: bool = True
-    """Send Honeywell's output-redirection feature report (0xFE = 1) on open; scanners of other
-    makes refuse it harmlessly."""
-    reopen_max_s: float = Field(default=5.0, gt=0, le=300)
-    """Longest wait between attempts to reopen a missing device, seconds."""
-
-
-AnyScannerConfig = SerialScannerConfig | HidScannerConfig | HidPosScannerConfig
-ScannerConfig = Annotated[AnyScannerConfig, Field(discriminator="type")]
-
-
-class _PrinterBase(_Model):
-    id: str = Field(pattern=NAME_PATTERN)
-    """Printer id, used by print jobs."""
-    language: Literal["zpl", "escpos"]
-    """Printer command language."""
-    roles: list[str] = Field(default_factory=list)
-    """Roles for `role:{name}` routing of print jobs."""
-
-
-class TcpPrinterConfig(_PrinterBase):
-    transport: Literal["tcp"]
-    host: str
-    """Printer host name or address."""
-    port: int = Field(default=9100, ge=1, le=65535)
-    """Raw printing TCP port."""
-
-
-class SerialPrinterConfig(_PrinterBase):
-    transport: Literal["serial"]
-    port: str
-    """Serial device path of the printer."""
-    baudrate: int = Field(default=9600, gt=0)
-    """Line speed, bits per second."""
-
-
-class DevicePrinterConfig(_PrinterBase):
-    transport: Literal["device"]
-    path: str
-    """Character device of the printer, e.g. `/dev/usb/lp0`."""
-
-
-class FilePrinterConfig(_PrinterBase):
-    transport: Literal["file"]
-    path: Path
-    """Folder that receives every job as a file (a label library; no printer)."""
-
-
-PrinterConfig = Annotated[
-    TcpPrinterConfig | SerialPrinterConfig | DevicePrinterConfig | FilePrinterConfig,
-    Field(discriminator="transport"),
-]
 
 
 class RuleConfig(_Model):
@@ -313,74 +212,6 @@ class LogConfig(_Model):
 class StationConfig(_Model):
     mode: Mode = "receive"
     """Station mode at first start; later changes persist in storage."""
-
-
-class DisplayConfig(_Model):
-    """The station display: a page for a screen in kiosk mode at the station."""
-
-    enabled: bool = True
-    """Serve the page; off on agents with no screen."""
-    host: str = "127.0.0.1"
-    """Address the page is served on; `0.0.0.0` lets another machine show it (then set `token`)."""
-    port: int = Field(default=8080, ge=1, le=65535)
-    """TCP port of the page."""
-    dim_after_s: float = Field(default=20.0, ge=0, le=3600)
-    """Seconds after which the last result is dimmed, so an old result is not taken for the parcel
-    in hand; 0: never."""
-    title: str | None = Field(default=None, max_length=64)
-    """Header text; none: `site / device`."""
-    token: SecretStr | None = Field(default=None, min_length=16)
-    """Shared secret, at least 16 characters. When the page is served on anything but loopback,
-    the page, `/api/state` and `/events` answer only requests that carry it (`?token=...` in the
-    kiosk's URL, or `Authorization: Bearer ...`); never logged."""
-
-
-class BuzzerAction(_Model):
-    type: Literal["buzzer"]
-    printer: str = Field(pattern=NAME_PATTERN)
-    """Id of an ESC/POS printer whose buzzer sounds (ESC B n t; sent between print jobs)."""
-    beeps: int = Field(default=1, ge=1, le=9)
-    """Number of beeps."""
-    duration: int = Field(default=2, ge=1, le=9)
-    """Length of each beep, in the printer's unit (about 50 to 100 ms on Epson-compatible models)."""
-
-
-class CommandAction(_Model):
-    type: Literal["command"]
-    argv: list[str] = Field(min_length=1)
-    """Program and arguments, run without a shell; the scan is in the environment (EDGE_OUTCOME,
-    EDGE_MODE, EDGE_SEQ, EDGE_EVENT_ID, EDGE_SCANNER, EDGE_RETURN_ID, EDGE_ORDER_NUMBER)."""
-    timeout_s: float = Field(default=5.0, gt=0, le=300)
-    """Seconds after which the command is killed."""
-
-    @field_validator("argv")
-    @classmethod
-    def _program_named(cls, argv: list[str]) -> list[str]:
-        if not argv[0].strip():
-            raise ValueError("the program (argv[0]) is empty")
-        return argv
-
-
-FeedbackAction = Annotated[BuzzerAction | CommandAction, Field(discriminator="type")]
-
-
-class FeedbackConfig(_Model):
-    """What happens, beyond the display, on each outcome: e.g. a buzzer for a bad read, a stack
-    light for every outcome. Empty lists: nothing."""
-
-    expected: list[FeedbackAction] = Field(default_factory=list)
-    """Actions for an expected return."""
-    duplicate: list[FeedbackAction] = Field(default_factory=list)
-    """Actions for a return already received at this station in this mode."""
-    unknown: list[FeedbackAction] = Field(default_factory=list)
-    """Actions for a valid label that matches nothing expected."""
-    invalid: list[FeedbackAction] = Field(default_factory=list)
-    """Actions for a bad read (check digit, signature, syntax)."""
-    command: list[FeedbackAction] = Field(default_factory=list)
-    """Actions for a station command barcode (mode change)."""
-
-    def actions(self, outcome: str) -> list[BuzzerAction | CommandAction]:
-        return list(getattr(self, outcome, []))
 
 
 REMOTE_DEFAULT_ALLOW = (
