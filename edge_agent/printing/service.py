@@ -29,11 +29,12 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from pydantic import ValidationError
 
+from drivers.printers import PrinterStatus
 from edge_agent.config import AgentConfig
 from edge_agent.ports import Station, Stores
 from edge_agent.printing.errors import JobRejected
@@ -44,8 +45,19 @@ from edge_agent.sync.alerts import Alerts
 from edge_agent.sync.models import PrintJob, describe, parse_json, parse_rfc3339
 from edge_agent.sync.outbound import Outbound
 
-if TYPE_CHECKING:
-    from edge_agent.printing.worker import PrinterWorker
+
+class Worker(Protocol):
+    """What the service uses of a printer's worker (worker.py): its last status and a nudge."""
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def last(self) -> PrinterStatus: ...
+
+    def wake(self) -> None: ...
+
+    def signal(self, data: bytes, name: str) -> None: ...
 
 
 class PrintService:
@@ -65,7 +77,7 @@ class PrintService:
         self.stores = stores
         self.station = station
         self.config = config
-        self.workers: dict[str, PrinterWorker] = {}
+        self.workers: dict[str, Worker] = {}
         self._log = structlog.get_logger("edge_agent.printing").bind(component="printing")
 
     # --- storage (writer thread) -----------------------------------------------------------
