@@ -28,3 +28,47 @@ def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
     b = Broker(tmp_path / "broker").start()
     yield b
     b.close()
+
+
+@pytest.fixture
+def central(broker):  # type: ignore[no-untyped-def]
+    """The simulated central system on the test's broker, site hel1."""
+    from simulators.central import Central
+
+    c = Central("127.0.0.1", broker.port, "hel1")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def agents(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Start agent processes: `agents(config)` (log beside the config); all are killed at the end."""
+    from tests.agentproc import AgentProcess
+
+    started: list[AgentProcess] = []
+
+    def start(config: Path, log: Path | None = None) -> AgentProcess:
+        agent = AgentProcess(config, log or config.parent / "agent.log").start()
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.kill()
+
+
+@pytest.fixture
+def printers(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Start printer simulators: `printers("zpl", extra=(...))`; all are stopped at the end."""
+    from tests.harness import SimPrinter
+
+    made: list[SimPrinter] = []
+
+    def make(lang: str, extra: tuple[str, ...] = ()) -> SimPrinter:
+        sim = SimPrinter(lang, tmp_path, extra)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()

@@ -10,14 +10,14 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from simulators.central import Central
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.conftest import ROOT, sim_cmd
-from tests.test_printer_drivers import SimPrinter
+from tests.harness import wait_until
 from tests.test_printing_jobs import printed_at_sim, states, zpl_job
-from tests.test_sync_scans import wait_until
 
 ROOT_T = "dock/v1/hel1/dock-07"
 
@@ -41,10 +41,12 @@ def _drained(db: Path) -> bool:
         conn.close()
 
 
-def test_failover_both_ways_with_scans_and_a_print_job_in_flight(tmp_path: Path) -> None:
+def test_failover_both_ways_with_scans_and_a_print_job_in_flight(
+    tmp_path: Path, agents: Any, printers: Any
+) -> None:
     a = Broker(tmp_path / "a").start()
     b = Broker(tmp_path / "b").start()
-    sim = SimPrinter("zpl", tmp_path)
+    sim = printers("zpl")
     central = Central("127.0.0.1", a.port, "hel1", extra_servers=(("127.0.0.1", b.port),))
     link = tmp_path / "s1"
     config = write_config(tmp_path, a.port, [{"id": "s1", "type": "serial", "port": str(link), "reopen_max_s": 0.2}],
@@ -52,7 +54,7 @@ def test_failover_both_ways_with_scans_and_a_print_job_in_flight(tmp_path: Path)
         "printers:\n"
         f"  - {{id: p1, language: zpl, transport: tcp, host: 127.0.0.1, port: {sim.port}}}\n"
         "printing: {poll_interval_s: 0.3, status_timeout_s: 1.0}\n"))  # fmt: skip
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     payloads = tmp_path / "payloads.txt"
     payloads.write_text("".join(f"MOVE-{i:05d}\n" for i in range(100_000)))
     scanner = subprocess.Popen(sim_cmd("serial-scanner", "--link", str(link), "--file", str(payloads),
@@ -118,9 +120,7 @@ def test_failover_both_ways_with_scans_and_a_print_job_in_flight(tmp_path: Path)
         )
     finally:
         scanner.kill()
-        agent.kill()
         central.close()
-        sim.close()
         a.close()
         b.close()
 

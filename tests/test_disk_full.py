@@ -8,20 +8,22 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from simulators.central import Central
-from tests.agentproc import AgentProcess, write_config
+from tests.agentproc import write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
-from tests.test_sync_scans import type_payloads, wait_until
+from tests.harness import type_payloads, wait_until
 
 
-def test_full_storage_fails_loudly_keeps_what_it_has_and_recovers(tmp_path: Path, broker: Broker) -> None:
-    central = Central("127.0.0.1", broker.port, "hel1")
+def test_full_storage_fails_loudly_keeps_what_it_has_and_recovers(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
     link = tmp_path / "s1"
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
     config.write_text(config.read_text().replace("storage: {path:", "storage: {max_size_mb: 1, path:"))
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     try:
         agent.wait_for("mqtt.connected")
         payloads = [f"PARCEL-{i:05d}-" + "x" * 200 for i in range(1200)]
@@ -64,7 +66,7 @@ def _alerts(central: Central) -> list[dict]:
 
 
 def test_read_only_card_is_reported_keeps_what_it_has_and_is_back_after_repair(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
 ) -> None:
     """The state directory on a real ext4 filesystem (a loop-mounted image) mounted
     `errors=remount-ro`, as Raspberry Pi OS mounts its SD card. An ext4 error is triggered through
@@ -76,13 +78,12 @@ def test_read_only_card_is_reported_keeps_what_it_has_and_is_back_after_repair(
     subprocess.run(["truncate", "-s", "32M", str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
     subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(mnt)], check=True)
-    central = Central("127.0.0.1", broker.port, "hel1")
     link = tmp_path / "s1"
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
     config.write_text(
         config.read_text().replace(f"storage: {{path: {tmp_path / 'state'}", f"storage: {{path: {mnt}")
     )
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     try:
         agent.wait_for("mqtt.connected")
         type_payloads(link, [f"BEFORE-{i}" for i in range(5)])
@@ -119,14 +120,13 @@ def test_read_only_card_is_reported_keeps_what_it_has_and_is_back_after_repair(
 
 
 def test_io_errors_are_reported_and_scanning_recovers_when_writes_work_again(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
 ) -> None:
     """Writes to agent.db and its WAL refused by the filesystem (`chattr +i`: EPERM on write, which
     SQLite reports as SQLITE_IOERR), then allowed again, under the running agent."""
-    central = Central("127.0.0.1", broker.port, "hel1")
     link = tmp_path / "s1"
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     files = [tmp_path / "state" / "agent.db", tmp_path / "state" / "agent.db-wal"]
     try:
         agent.wait_for("mqtt.connected")

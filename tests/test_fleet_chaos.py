@@ -18,7 +18,7 @@ from simulators.central import Central
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.conftest import ROOT, sim_cmd
-from tests.test_sync_scans import wait_until
+from tests.harness import wait_until
 
 AGENTS = 10
 CHAOS_S = 45.0

@@ -14,7 +14,7 @@ from simulators.central import labels_of, make_return
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
-from tests.test_sync_scans import type_payloads, wait_until
+from tests.harness import type_payloads, wait_until
 
 
 def fleet(broker: Broker, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -22,10 +22,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from simulators.central import Central
-from tests.agentproc import AgentProcess, write_config
+from tests.agentproc import write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
-from tests.test_sync_scans import wait_until
+from tests.harness import wait_until
 
 MESSAGES = 10_000
 SCANS = 120
@@ -57,12 +57,14 @@ def _outbox_rows(db: Path) -> dict[str, int]:
     return {"all": sum(kinds.values()), "alert": kinds.get("alert", 0), "reply": kinds.get("reply", 0)}
 
 
-def test_flood_of_bad_messages_neither_delays_scans_nor_fills_storage(tmp_path: Path, broker: Broker) -> None:
+def test_flood_of_bad_messages_neither_delays_scans_nor_fills_storage(
+    tmp_path: Path, broker: Broker, agents: Any
+) -> None:
     master, slave = os.openpty()
     link = tmp_path / "s1"
     link.symlink_to(os.ttyname(slave))
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     arrived: dict[str, int] = {}
     alerts: list[dict[str, Any]] = []
     watcher = mqtt.Client(

@@ -130,8 +130,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> int:
         return int(exc.code)
 
 
-def test_station_page_beyond_loopback_needs_its_token(tmp_path: Path) -> None:
-    from tests.agentproc import AgentProcess, write_config
+def test_station_page_beyond_loopback_needs_its_token(tmp_path: Path, agents: Any) -> None:
+    from tests.agentproc import write_config
     from tests.broker import free_port
 
     port = free_port()
@@ -139,36 +139,33 @@ def test_station_page_beyond_loopback_needs_its_token(tmp_path: Path) -> None:
     config = write_config(tmp_path, 1, display_port=port)  # no broker needed for the page
     config.write_text(config.read_text().replace(f"display: {{port: {port}}}",
                                                  f"display: {{port: {port}, host: 0.0.0.0, token: {token}}}"))  # fmt: skip
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
-    try:
-        served = agent.wait_for("display.serving")
-        assert served["token_required"] is True and token not in (tmp_path / "agent.log").read_text()
-        base = f"http://127.0.0.1:{port}"
-        assert _get(f"{base}/") == 401
-        assert _get(f"{base}/api/state") == 401
-        assert _get(f"{base}/events") == 401
-        assert _get(f"{base}/?token=wrong-token-0123456789") == 401
-        assert _get(f"{base}/?token={token}") == 200
-        assert _get(f"{base}/display.js?token={token}") == 200
-        assert _get(f"{base}/api/state", {"Authorization": f"Bearer {token}"}) == 200
-        refused = [r for r in agent.records() if r.get("event") == "display.refused"]
-        assert len(refused) == 4 and all(token not in json.dumps(r) for r in refused)
-    finally:
-        agent.kill()
+    agent = agents(config)
+    served = agent.wait_for("display.serving")
+    assert served["token_required"] is True and token not in (tmp_path / "agent.log").read_text()
+    base = f"http://127.0.0.1:{port}"
+    assert _get(f"{base}/") == 401
+    assert _get(f"{base}/api/state") == 401
+    assert _get(f"{base}/events") == 401
+    assert _get(f"{base}/?token=wrong-token-0123456789") == 401
+    assert _get(f"{base}/?token={token}") == 200
+    assert _get(f"{base}/display.js?token={token}") == 200
+    assert _get(f"{base}/api/state", {"Authorization": f"Bearer {token}"}) == 200
+    refused = [r for r in agent.records() if r.get("event") == "display.refused"]
+    assert len(refused) == 4 and all(token not in json.dumps(r) for r in refused)
 
 
-def test_station_page_on_loopback_needs_no_token_and_check_config_warns_for_lan(tmp_path: Path) -> None:
-    from tests.agentproc import AgentProcess, write_config
+def test_station_page_on_loopback_needs_no_token_and_check_config_warns_for_lan(
+    tmp_path: Path, agents: Any
+) -> None:
+    from tests.agentproc import write_config
     from tests.broker import free_port
 
     port = free_port()
     config = write_config(tmp_path, 1, display_port=port)
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
-    try:
-        assert agent.wait_for("display.serving")["token_required"] is False
-        assert _get(f"http://127.0.0.1:{port}/api/state") == 200
-    finally:
-        agent.kill()
+    agent = agents(config)
+    assert agent.wait_for("display.serving")["token_required"] is False
+    assert _get(f"http://127.0.0.1:{port}/api/state") == 200
+    agent.kill()
     lan = tmp_path / "lan.yaml"
     lan.write_text("device: {id: d, site: s}\nmqtt: {host: h}\nstorage: {path: /tmp/x}\n"
                    "display: {host: 0.0.0.0}\n")  # fmt: skip

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,33 +12,7 @@ import pytest
 
 from drivers.printers import NotSent, PartlySent, printer_for
 from tests.broker import free_port
-from tests.conftest import ROOT, sim_cmd
-
-
-class SimPrinter:
-    def __init__(self, lang: str, tmp: Path, extra: tuple[str, ...] = ()) -> None:
-        self.port, self.control_port = free_port(), free_port()
-        self.proc: subprocess.Popen[bytes] = subprocess.Popen(
-            sim_cmd("printer", "--lang", lang, "--port", str(self.port), "--control-port", str(self.control_port),
-                    "--jobs-dir", str(tmp / "jobs"), *extra),
-            stdout=open(tmp / "printer-sim.log", "ab"), stdin=subprocess.DEVNULL, cwd=ROOT,  # noqa: SIM115
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.control_port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-
-    def control(self, command: str) -> dict:
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(command.encode() + b"\n")
-            return json.loads(s.makefile().readline())
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+from tests.harness import SimPrinter
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from simulators.central import Central
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
-from tests.test_sync_scans import type_payloads, wait_until
+from tests.harness import type_payloads, wait_until
 
 ROOT_T = "dock/v1/hel1/dock-07"
 
@@ -52,16 +52,14 @@ class V311Client:
 
 
 @pytest.fixture
-def running(tmp_path: Path, broker: Broker):  # type: ignore[no-untyped-def]
-    central = Central("127.0.0.1", broker.port, "hel1")
+def running(tmp_path: Path, broker: Broker, central: Central, agents):  # type: ignore[no-untyped-def]
+    """The shared broker, central and agent fixtures: an agent with a scanner and a 10-return manifest."""
     central.generate(10)
     link = tmp_path / "s1"
     config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}])
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    agent = agents(config)
     agent.wait_for("manifest.applied", version=1)
-    yield central, agent, link, config
-    agent.kill()
-    central.close()
+    return central, agent, link, config
 
 
 def test_every_command_answers_over_response_topics(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

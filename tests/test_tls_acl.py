@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
-from tests.test_sync_scans import wait_until
+from tests.harness import wait_until
 
 
 def openssl(*args: str) -> None:

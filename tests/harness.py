@@ -1,0 +1,60 @@
+"""What every end-to-end test starts: the real broker (tests/broker.py), the agent as a process
+(tests/agentproc.py), the simulated central system, printer and scanners. The fixtures in
+conftest.py hand these out and clean them up; plain helpers live here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.broker import free_port
+from tests.conftest import ROOT, sim_cmd
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def type_payloads(link: Path, payloads: list[str], rate: float = 20) -> None:
+    """Type payloads into a serial scanner simulator on `link` (a real pty), then let it go."""
+    subprocess.run(sim_cmd("serial-scanner", "--link", str(link), "--rate", str(rate), *payloads),
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=120)  # fmt: skip
+
+
+class SimPrinter:
+    """`edge-sim printer` as a process on a free TCP port, with its control port for faults."""
+
+    def __init__(self, lang: str, tmp: Path, extra: tuple[str, ...] = ()) -> None:
+        self.port, self.control_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] = subprocess.Popen(
+            sim_cmd("printer", "--lang", lang, "--port", str(self.port), "--control-port", str(self.control_port),
+                    "--jobs-dir", str(tmp / "jobs"), *extra),
+            stdout=open(tmp / "printer-sim.log", "ab"), stdin=subprocess.DEVNULL, cwd=ROOT,  # noqa: SIM115
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.control_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def control(self, command: str) -> dict[str, Any]:
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
+            s.sendall(command.encode() + b"\n")
+            result: dict[str, Any] = json.loads(s.makefile().readline())
+            return result
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
