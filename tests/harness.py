@@ -58,3 +58,25 @@ class SimPrinter:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+async def collect_scans(driver: Any, want: int, timeout: float = 20, settle: float = 0.3) -> list[bytes]:
+    """Read a scanner driver's scans until `want` arrived (or `timeout`), then `settle` seconds
+    more (so an extra, unwanted scan would show), and close the driver."""
+    import asyncio
+
+    got: list[bytes] = []
+
+    async def reader() -> None:
+        async for raw in driver.scans():
+            got.append(raw.data)
+
+    task = asyncio.create_task(reader())
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(settle)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await driver.close()
+    return got

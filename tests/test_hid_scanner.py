@@ -16,24 +16,7 @@ from drivers.scanners.hid_events import encode_text
 from drivers.scanners.xkb import load_layout
 from simulators.samples import gs1_128_sscc, ret1_label, s10
 from tests.conftest import ROOT, sim_cmd
-
-
-async def _collect(driver: HidScanner, want: int, timeout: float = 20) -> list[bytes]:
-    got: list[bytes] = []
-
-    async def reader() -> None:
-        async for raw in driver.scans():
-            got.append(raw.data)
-
-    task = asyncio.create_task(reader())
-    deadline = time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await driver.close()
-    return got
+from tests.harness import collect_scans
 
 
 def test_fifo_simulation_with_unplug(tmp_path: Path) -> None:
@@ -53,7 +36,7 @@ def test_fifo_simulation_with_unplug(tmp_path: Path) -> None:
     async def main() -> list[bytes]:
         driver = HidScanner("s2", str(fifo), keymap="fr", reopen_max_s=0.2)
         await driver.open()
-        return await _collect(driver, len(payloads))
+        return await collect_scans(driver, len(payloads))
 
     got = asyncio.run(main())
     out, _ = sim.communicate(timeout=20)
@@ -68,7 +51,7 @@ def test_missing_device_is_retried(tmp_path: Path) -> None:
         driver = HidScanner("s2", str(fifo), keymap="us", reopen_max_s=0.2)
         await driver.open()
         assert not driver.connected
-        collecting = asyncio.create_task(_collect(driver, 1, timeout=10))
+        collecting = asyncio.create_task(collect_scans(driver, 1, timeout=10))
         await asyncio.sleep(0.4)
         proc = await asyncio.create_subprocess_exec(
             *sim_cmd("hid-scanner", "--fifo", str(fifo), "--linger", "1", "LATE-1"), cwd=ROOT,
@@ -94,7 +77,7 @@ def test_scan_without_enter_ends_after_the_gap(tmp_path: Path) -> None:
         fd = os.open(fifo, os.O_WRONLY)
         os.write(fd, b"".join(e.pack() for e in events))
         try:
-            return await _collect(driver, 1, timeout=5)
+            return await collect_scans(driver, 1, timeout=5)
         finally:
             os.close(fd)
 
@@ -137,7 +120,7 @@ def test_real_device_path_grabs_and_reads_evdev(mocker: Any) -> None:
         device = FakeInputDevice.instances[0]
         assert device.grabbed and device.path == "/dev/null"
         os.write(device.write_fd, data)
-        got = await _collect(driver, 1, timeout=5)
+        got = await collect_scans(driver, 1, timeout=5)
         assert device.closed and not device.grabbed
         return got
 

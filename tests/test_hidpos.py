@@ -26,6 +26,7 @@ from drivers.scanners.hidpos_reports import (
 from edge_agent.decode import Decoder
 from simulators.samples import EOT, GS, RS, gtin14, sscc
 from tests.conftest import ROOT, sim_cmd
+from tests.harness import collect_scans
 
 # A report descriptor in the shape the reference gives for a scanner firmware (reference/hid-pos.md:
 # REPORT_ID 2, a byte count, 3 symbology-id usages, 56 decoded-data usages, 2 vendor bytes, a
@@ -156,24 +157,6 @@ def test_decode_sees_the_symbology_as_from_a_serial_scanner() -> None:
     assert d.symbology == "]C1" and d.kind == "gs1" and d.keys == {"sscc": code}
 
 
-async def _collect(driver: HidPosScanner, want: int, timeout: float = 20) -> list[bytes]:
-    got: list[bytes] = []
-
-    async def reader() -> None:
-        async for raw in driver.scans():
-            got.append(raw.data)
-
-    task = asyncio.create_task(reader())
-    deadline = time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.3)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await driver.close()
-    return got
-
-
 def test_driver_reads_the_simulator_through_a_fifo_with_faults_and_unplug(tmp_path: Path) -> None:
     fifo = tmp_path / "s3.reports"
     lines = [
@@ -203,7 +186,7 @@ def test_driver_reads_the_simulator_through_a_fifo_with_faults_and_unplug(tmp_pa
     async def main() -> list[bytes]:
         driver = HidPosScanner("s3", str(fifo), reopen_max_s=0.2)
         await driver.open()
-        return await _collect(driver, 7)
+        return await collect_scans(driver, 7)
 
     got = asyncio.run(main())
     out, _ = sim.communicate(timeout=20)
@@ -232,7 +215,7 @@ def test_missing_device_is_retried_until_it_appears(tmp_path: Path) -> None:
             *sim_cmd("hidpos-scanner", "--fifo", str(fifo), "--linger", "1", "LATE-1"), cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        got = await _collect(driver, 1)
+        got = await collect_scans(driver, 1)
         await sim.wait()
         return got
 
