@@ -1,12 +1,16 @@
-"""Non-blocking reads of a file descriptor on the event loop (`add_reader`), shared by the
-serial and HID scanner drivers."""
+"""Non-blocking reads of a file descriptor on the event loop (`add_reader`), and the reopen loop,
+shared by the serial, HID and HID POS scanner drivers."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Self
 
+from drivers.backoff import backoff_delays
 from drivers.errors import DeviceGone
 
 _GONE_ERRNOS = frozenset({errno.EIO, errno.ENODEV, errno.ENXIO, errno.EBADF, errno.EPIPE})
@@ -61,3 +65,70 @@ class FdReader:
 
 def is_gone(exc: OSError) -> bool:
     return exc.errno in _GONE_ERRNOS or exc.errno == errno.ENOENT
+
+
+class ReopeningDevice:
+    """What the fd-based scanner drivers share: open once without failing, and chunks read for as
+    long as they are iterated, the device reopened with jittered backoff whenever it is missing or
+    vanishes. A driver supplies `_open_now()` (sets `_reader`, raises DeviceGone), `close()`,
+    `_lost()` (what to drop and log when the device went away) and `_read_timeout()`."""
+
+    scanner_id: str
+    _reader: FdReader | None
+    _reopen_max_s: float
+    _log: Any
+
+    @property
+    def connected(self) -> bool:
+        return self._reader is not None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Try once; a missing device is not an error here, `scans()` retries."""
+        try:
+            self._open_now()
+        except DeviceGone as exc:
+            self._log.warning("scanner.unavailable", error=str(exc))
+
+    def _open_now(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def _lost(self) -> dict[str, Any]:
+        """Called when the device went away: drop what was half read; fields for the log line."""
+        return {}
+
+    def _read_timeout(self) -> float | None:
+        return None
+
+    async def _chunks(self) -> AsyncIterator[tuple[bytes | None, int]]:
+        """(chunk, time it was read) for every read; (None, time) when `_read_timeout()` passed."""
+        delays = backoff_delays(0.1, self._reopen_max_s)
+        while True:
+            if self._reader is None:
+                try:
+                    self._open_now()
+                except DeviceGone as exc:
+                    delay = next(delays)
+                    self._log.debug("scanner.reopen_wait", error=str(exc), delay_s=round(delay, 2))
+                    await asyncio.sleep(delay)
+                    continue
+                delays = backoff_delays(0.1, self._reopen_max_s)
+            assert self._reader is not None
+            try:
+                chunk = await self._reader.read(self._read_timeout())
+            except (DeviceGone, OSError) as exc:
+                if isinstance(exc, OSError) and not is_gone(exc):
+                    raise
+                self._log.warning("scanner.lost", error=str(exc), **self._lost())
+                await self.close()
+                continue
+            yield chunk, time.monotonic_ns()

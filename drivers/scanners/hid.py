@@ -11,24 +11,21 @@ writer closing the FIFO is treated like an unplug: the driver reopens it with ba
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 
-from drivers.backoff import backoff_delays
 from drivers.errors import DeviceGone
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader, is_gone
+from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.hid_events import InputEventParser, KeyDecoder
 from drivers.scanners.xkb import load_layout
 
 
-class HidScanner:
+class HidScanner(ReopeningDevice):
     def __init__(
         self,
         scanner_id: str,
@@ -52,23 +49,6 @@ class HidScanner:
         self._log = structlog.get_logger("drivers.scanner").bind(
             component="scanner", scanner=scanner_id, driver="hid", device=device, keymap=keymap
         )
-
-    @property
-    def connected(self) -> bool:
-        return self._reader is not None
-
-    async def __aenter__(self) -> HidScanner:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        try:
-            self._open_now()
-        except DeviceGone as exc:
-            self._log.warning("scanner.unavailable", error=str(exc))
 
     def _open_now(self) -> None:
         try:
@@ -122,30 +102,15 @@ class HidScanner:
             os.close(self._fd)
         self._fd = None
 
+    def _lost(self) -> dict[str, Any]:
+        tail = self._decoder.flush()
+        return {"partial_chars_dropped": len(tail) if tail else 0}
+
+    def _read_timeout(self) -> float | None:
+        return self._gap_s if self._decoder.pending else None
+
     async def scans(self) -> AsyncIterator[RawScan]:
-        delays = backoff_delays(0.1, self._reopen_max_s)
-        while True:
-            if self._reader is None:
-                try:
-                    self._open_now()
-                except DeviceGone as exc:
-                    await asyncio.sleep(next(delays))
-                    self._log.debug("scanner.reopen_wait", error=str(exc))
-                    continue
-                delays = backoff_delays(0.1, self._reopen_max_s)
-            assert self._reader is not None
-            try:
-                chunk = await self._reader.read(self._gap_s if self._decoder.pending else None)
-            except (DeviceGone, OSError) as exc:
-                if isinstance(exc, OSError) and not is_gone(exc):
-                    raise
-                tail = self._decoder.flush()
-                if tail is not None:
-                    self._log.warning("scanner.partial_scan_dropped", chars=len(tail))
-                self._log.warning("scanner.lost", error=str(exc))
-                await self.close()
-                continue
-            now = time.monotonic_ns()
+        async for chunk, now in self._chunks():
             if chunk is None:  # the inter-key gap passed: a scanner that sends no Enter
                 text = self._decoder.flush()
                 if text is not None:

@@ -13,20 +13,18 @@ driver reopens it with backoff, as it does a hidraw node that disappears.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import stat
 import struct
-import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 
-from drivers.backoff import backoff_delays
 from drivers.errors import DeviceGone
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader, is_gone
+from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.hidpos_reports import (
     HONEYWELL,
     ReportLayout,
@@ -52,7 +50,7 @@ def hidiocsfeature(length: int) -> int:
     return _ioc(_READ | _WRITE, 0x06, length)
 
 
-class HidPosScanner:
+class HidPosScanner(ReopeningDevice):
     def __init__(
         self,
         scanner_id: str,
@@ -71,23 +69,6 @@ class HidPosScanner:
         self._log = structlog.get_logger("drivers.scanner").bind(
             component="scanner", scanner=scanner_id, driver="hidpos", device=device
         )
-
-    @property
-    def connected(self) -> bool:
-        return self._reader is not None
-
-    async def __aenter__(self) -> HidPosScanner:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        try:
-            self._open_now()
-        except DeviceGone as exc:
-            self._log.warning("scanner.unavailable", error=str(exc))
 
     def _open_now(self) -> None:
         try:
@@ -141,32 +122,14 @@ class HidPosScanner:
             os.close(self._fd)
             self._fd = None
 
+    def _lost(self) -> dict[str, Any]:
+        tail = self._assembler.flush()
+        return {"partial_bytes_dropped": len(tail) if tail else 0}
+
     async def scans(self) -> AsyncIterator[RawScan]:
-        delays = backoff_delays(0.1, self._reopen_max_s)
-        while True:
-            if self._reader is None:
-                try:
-                    self._open_now()
-                except DeviceGone as exc:
-                    await asyncio.sleep(next(delays))
-                    self._log.debug("scanner.reopen_wait", error=str(exc))
-                    continue
-                delays = backoff_delays(0.1, self._reopen_max_s)
-            assert self._reader is not None
-            try:
-                chunk = await self._reader.read()
-            except (DeviceGone, OSError) as exc:
-                if isinstance(exc, OSError) and not is_gone(exc):
-                    raise
-                tail = self._assembler.flush()
-                if tail is not None:
-                    self._log.warning("scanner.partial_scan_dropped", bytes=len(tail))
-                self._log.warning("scanner.lost", error=str(exc))
-                await self.close()
-                continue
+        async for chunk, now in self._chunks():
             if chunk is None:
                 continue
-            now = time.monotonic_ns()
             reports = self._splitter.feed(chunk) if self._splitter is not None else [chunk]
             for report in reports:
                 payload = self._assembler.feed(report)

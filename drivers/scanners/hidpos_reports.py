@@ -96,18 +96,13 @@ class ScanAssembler:
         if self._held + len(data) <= self._max:  # a runaway "more follows" cannot grow memory
             self._parts.append(data)
             self._held += len(data)
-        if more:
-            return None
-        payload = self._aim + b"".join(self._parts)
-        self._parts.clear()
-        self._held = 0
-        self._aim = b""
-        return payload
+        return None if more else self._take()
 
     def flush(self) -> bytes | None:
         """A payload cut short (the scanner was unplugged mid-barcode): its bytes, dropped here."""
-        if not self._parts:
-            return None
+        return self._take() if self._parts else None
+
+    def _take(self) -> bytes:
         payload = self._aim + b"".join(self._parts)
         self._parts.clear()
         self._held = 0

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import serial
 import structlog
 
-from drivers.backoff import backoff_delays
-from drivers.errors import DeviceError, DeviceGone
+from drivers.errors import DeviceGone
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader
+from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.framing import LineFramer
 
 
-class SerialScanner:
+class SerialScanner(ReopeningDevice):
     def __init__(
         self,
         scanner_id: str,
@@ -40,24 +38,6 @@ class SerialScanner:
         )
         self.noise_frames = 0
 
-    @property
-    def connected(self) -> bool:
-        return self._serial is not None
-
-    async def __aenter__(self) -> SerialScanner:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        """Try once to open the port; a missing port is not an error here, `scans()` retries."""
-        try:
-            self._open_now()
-        except DeviceError as exc:
-            self._log.warning("scanner.unavailable", error=str(exc))
-
     def _open_now(self) -> None:
         try:
             ser = serial.Serial(self._port, self._baudrate, timeout=0, exclusive=True)
@@ -78,29 +58,13 @@ class SerialScanner:
             with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
 
+    def _lost(self) -> dict[str, Any]:
+        return {"partial_bytes_dropped": len(self._framer.reset())}
+
     async def scans(self) -> AsyncIterator[RawScan]:
-        delays = backoff_delays(0.1, self._reopen_max_s)
-        while True:
-            if self._reader is None:
-                try:
-                    self._open_now()
-                except DeviceGone as exc:
-                    delay = next(delays)
-                    self._log.debug("scanner.reopen_wait", error=str(exc), delay_s=round(delay, 2))
-                    await asyncio.sleep(delay)
-                    continue
-                delays = backoff_delays(0.1, self._reopen_max_s)
-            assert self._reader is not None
-            try:
-                chunk = await self._reader.read()
-            except DeviceGone as exc:
-                dropped = self._framer.reset()
-                self._log.warning("scanner.lost", error=str(exc), partial_bytes_dropped=len(dropped))
-                await self.close()
-                continue
+        async for chunk, now in self._chunks():
             if chunk is None:
                 continue
-            now = time.monotonic_ns()
             for frame in self._framer.feed(chunk):
                 if frame.noise is not None:
                     self.noise_frames += 1
