@@ -162,9 +162,10 @@ def _split_hri(text: str) -> list[tuple[str, str]]:
 
 
 def _gs1_check_digit_ok(digits: str) -> bool:
-    body = digits[:-1]
-    total = 3 * sum(map(int, body[::-2])) + sum(map(int, body[-2::-2]))
-    return (10 - total % 10) % 10 == int(digits[-1])
+    body = digits[:-1].encode()  # the AI's pattern let only ASCII digits through
+    threes, ones = body[::-2], body[-2::-2]
+    total = 3 * (sum(threes) - 48 * len(threes)) + sum(ones) - 48 * len(ones)
+    return (10 - total % 10) % 10 == ord(digits[-1]) - 48
 
 
 def _date_ok(yymmdd: str) -> bool:

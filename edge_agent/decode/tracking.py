@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -78,27 +78,39 @@ class TrackingMatch:
         return out
 
 
+def _digit_sum(digits: str) -> int:
+    """Sum of ASCII digits, summed as bytes in C rather than int() by int()."""
+    return sum(digits.encode()) - 48 * len(digits)
+
+
+def _weighted_sum(digits: str, weights: Sequence[int]) -> int:
+    """Σ digit × weight over the shorter of the two (as zip), from the ASCII bytes."""
+    n = min(len(digits), len(weights))
+    total: int = sum(map(mul, digits.encode(), weights))
+    return total - 48 * sum(weights[:n])
+
+
 def _mod10(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
     """The data set's mod 10: a letter counts as (ord - 3) % 10; positions (from 0) are weighted
     by `evens_multiplier` and `odds_multiplier`, the sum's complement to 10 is the check digit."""
     if not check.isdigit():
         return False
     digits = (sequence[::-1] if params.get("reverse") else sequence).translate(_MOD10_LETTERS)
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         return False
     evens = int(params.get("evens_multiplier") or 1)
     odds = int(params.get("odds_multiplier") or 1)
-    total = evens * sum(map(int, digits[0::2])) + odds * sum(map(int, digits[1::2]))
+    total = evens * _digit_sum(digits[0::2]) + odds * _digit_sum(digits[1::2])
     return (10 - total % 10) % 10 == int(check)
 
 
 def _luhn(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
     """Ordinary Luhn: from the right of the sequence (the check digit's neighbour), double every
     other digit starting with the first, subtract 9 above 9."""
-    if not (sequence.isdigit() and check.isdigit()):
+    if not (sequence.isascii() and sequence.isdigit() and check.isdigit()):
         return False
     backwards = sequence[::-1]
-    total = sum(map(int, backwards[0::2].translate(_LUHN_DOUBLED))) + sum(map(int, backwards[1::2]))
+    total = _digit_sum(backwards[0::2].translate(_LUHN_DOUBLED)) + _digit_sum(backwards[1::2])
     return (10 - total % 10) % 10 == int(check)
 
 
@@ -107,17 +119,17 @@ def _mod7(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
 
 
 def _s10(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
-    if not (sequence.isdigit() and check.isdigit()):
+    if not (sequence.isascii() and sequence.isdigit() and check.isdigit()):
         return False
-    remainder = sum(map(mul, map(int, sequence), _S10_WEIGHTS)) % 11
+    remainder = _weighted_sum(sequence, _S10_WEIGHTS) % 11
     digit = 0 if remainder == 1 else 5 if remainder == 0 else 11 - remainder
     return digit == int(check)
 
 
 def _weighted(sequence: str, check: str, params: Mapping[str, Any]) -> bool:
-    if not (sequence.isdigit() and check.isdigit()):
+    if not (sequence.isascii() and sequence.isdigit() and check.isdigit()):
         return False
-    total: int = sum(map(mul, map(int, sequence), params.get("weightings") or ()))
+    total = _weighted_sum(sequence, params.get("weightings") or ())
     return total % int(params["modulo1"]) % int(params["modulo2"]) == int(check)
 
 
