@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,6 +154,7 @@ class MqttLink:
         client.will_set(self._topics.state, self._will, qos=1, retain=True, properties=will_props)
         client.max_inflight_messages_set(self.inflight_window)  # QoS 1 messages on the wire, unacknowledged
         client.max_queued_messages_set(0)
+        client.on_socket_open = _no_delay
         client.on_connect = self._cb_connect
         client.on_disconnect = self._cb_disconnect
         client.on_message = self._cb_message
@@ -331,6 +333,15 @@ class MqttLink:
         if client is not None:
             await asyncio.to_thread(self._teardown, client)
         self.connected.clear()
+
+
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """TCP_NODELAY: a scan event must not wait behind Nagle for the broker to acknowledge the
+    previous small packet. After a QoS 0 message (telemetry) the broker sends no MQTT answer, so
+    its TCP delays the ACK (40 ms on Linux) and a scan event written then waited that long
+    (bench/stall.py: a 25-40 ms stall once a second with telemetry at 1 s)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def json_bytes(payload: dict[str, Any]) -> bytes:
