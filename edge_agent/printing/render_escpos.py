@@ -9,9 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-from escpos.printer import Dummy
-
-from edge_agent.printing.render_png import barcode_image
 from edge_agent.printing.templates import BarcodeElement, BoxElement, Filled, LineElement, TextElement
 
 CHARS_PER_LINE = 48
@@ -25,6 +22,12 @@ def render_escpos(label: Filled, copies: int = 1) -> bytes:
 
 
 def _render(label: Filled, copies: int) -> bytes:
+    # imported here: python-escpos loads its printer capability database (0.2-0.3 s, megabytes),
+    # which an agent without an ESC/POS printer never needs
+    from escpos.printer import Dummy
+
+    from edge_agent.printing.render_png import barcode_image
+
     printer = Dummy()
     for _ in range(copies):
         printer.hw("INIT")
@@ -50,8 +53,12 @@ def _render(label: Filled, copies: int) -> bytes:
     return data
 
 
+ESC_B = b"\x1bB"
+
+
 def buzzer_bytes(beeps: int, duration: int) -> bytes:
-    """ESC B n t: the buzzer of Epson-compatible printers (no paper moves)."""
-    printer = Dummy()
-    printer.buzzer(beeps, duration)
-    return bytes(printer.output)
+    """ESC B n t: the buzzer of Epson-compatible printers (no paper moves); the bytes
+    python-escpos's `buzzer()` writes, without loading python-escpos for three bytes."""
+    if not (1 <= beeps <= 9 and 1 <= duration <= 9):
+        raise ValueError("ESC B takes 1-9 beeps of 1-9 units")
+    return ESC_B + bytes([beeps, duration])
