@@ -30,7 +30,7 @@ mkdir -p "$root$PREFIX" "$root/etc/edge-agent" "$root/var/lib/edge-agent" \
 # configuration; dead keys compose through libX11's Compose tables.
 if [ -z "$DESTDIR" ]; then
   need=()
-  ldconfig -p 2>/dev/null | grep -q 'libxkbcommon\.so\.0' || need+=(libxkbcommon0)
+  ldconfig -p 2>/dev/null | grep -c 'libxkbcommon\.so\.0' >/dev/null || need+=(libxkbcommon0)
   [ -d /usr/share/X11/xkb/symbols ] || need+=(xkb-data)
   [ -d /usr/share/X11/locale ] || need+=(libx11-data)
   if [ ${#need[@]} -gt 0 ]; then

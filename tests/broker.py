@@ -18,7 +18,9 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, folder: Path, port: int | None = None, extra_conf: str = "") -> None:
+    def __init__(
+        self, folder: Path, port: int | None = None, extra_conf: str = "", persistence: bool = True
+    ) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -26,7 +28,7 @@ class Broker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence true\n"
+            f"persistence {'true' if persistence else 'false'}\n"
             f"persistence_location {folder}/\n"
             "autosave_interval 1\n"
             f"user {getpass.getuser()}\n"  # as root, mosquitto would otherwise drop to a user that cannot write here

@@ -81,6 +81,7 @@ _JSON_PROPS = _PackedProperties(ContentType="application/json")
 
 class MqttLink:
     inflight_window = 64
+    receive_maximum = 32
 
     def __init__(
         self,
@@ -254,6 +255,10 @@ class MqttLink:
         if self.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
+            # Flow control: at most this many QoS 1 messages unacknowledged towards us. A flood
+            # then arrives at the pace we take it in, and our PUBACKs never pile up in paho's
+            # outgoing queue in front of a scan event (bench/flood.py, tests/test_flood.py).
+            props.ReceiveMaximum = self.receive_maximum
         server = f"{host}:{port}"
         try:
             await asyncio.to_thread(
