@@ -60,17 +60,13 @@ def config_warnings(config: AgentConfig) -> list[str]:
         if key in _RISKY_REMOTE:
             out.append(f"remote_config.allow includes {key!r}: {_RISKY_REMOTE[key]}, and whoever may publish"
                        " config/desired for this agent can now change it")  # fmt: skip
+    from edge_agent.display.server import is_loopback
+
     display = config.display
-    if display.enabled and not _loopback(display.host) and not display.token:
+    if display.enabled and not is_loopback(display.host) and not display.token:
         out.append(f"display.host {display.host} is reachable from the network and display.token is not set:"
                    " anyone there can read the station page")  # fmt: skip
     return out
-
-
-def _loopback(host: str) -> bool:
-    from edge_agent.display.server import is_loopback
-
-    return is_loopback(host)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from drivers.scanners.hid_events import encode_text
 from drivers.scanners.xkb import load_layout
 from simulators.samples import gs1_128_sscc, ret1_label, s10
 from tests.conftest import ROOT, sim_cmd
-from tests.harness import collect_scans
+from tests.harness import collect_scans, wait_until
 
 
 def test_fifo_simulation_with_unplug(tmp_path: Path) -> None:
@@ -29,9 +29,7 @@ def test_fifo_simulation_with_unplug(tmp_path: Path) -> None:
                 "--rate", "0", "--unplug-at", "30", "--unplug-s", "0.3"),
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not fifo.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(fifo.exists, timeout=10, what="the simulator's FIFO")
 
     async def main() -> list[bytes]:
         driver = HidScanner("s2", str(fifo), keymap="fr", reopen_max_s=0.2)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from drivers.scanners.hidpos_reports import (
 from edge_agent.decode import Decoder
 from simulators.samples import EOT, GS, RS, gtin14, sscc
 from tests.conftest import ROOT, sim_cmd
-from tests.harness import collect_scans
+from tests.harness import collect_scans, wait_until
 
 # A report descriptor in the shape the reference gives for a scanner firmware (reference/hid-pos.md:
 # REPORT_ID 2, a byte count, 3 symbology-id usages, 56 decoded-data usages, 2 vendor bytes, a
@@ -179,9 +178,7 @@ def test_driver_reads_the_simulator_through_a_fifo_with_faults_and_unplug(tmp_pa
                 "--escapes", "--unplug-s", "0.3"),
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not fifo.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(fifo.exists, timeout=10, what="the simulator's FIFO")
 
     async def main() -> list[bytes]:
         driver = HidPosScanner("s3", str(fifo), reopen_max_s=0.2)
