@@ -19,7 +19,7 @@ from typing import Any
 
 from drivers.scanners.hid_events import encode_text
 from drivers.scanners.xkb import LayoutError, load_layout
-from simulators.wire import emit, payloads
+from simulators.wire import add_payload_source, emit, payloads
 
 
 class FifoKeyboard:
@@ -131,10 +131,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     target.add_argument("--fifo", help="write input_event records into this FIFO (simulation mode)")
     target.add_argument("--uinput", action="store_true", help="create a virtual keyboard via /dev/uinput")
     p.add_argument("--keymap", default="us", help="any X keyboard layout: us, gb, de, de(nodeadkeys), ...")
-    p.add_argument("payload", nargs="*", help="payloads to type; none: --file or standard input")
-    p.add_argument("--file", help="payloads, one per line")
-    p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--rate", type=float, default=5.0, help="payloads per second (0: as fast as possible)")
+    add_payload_source(p, rate=5.0)
     p.add_argument("--key-interval-us", type=int, default=1000, help="time between key events")
     p.add_argument("--unplug-at", default="", help="comma-separated payload numbers preceded by an unplug")
     p.add_argument("--unplug-s", type=float, default=1.0)

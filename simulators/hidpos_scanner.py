@@ -22,7 +22,7 @@ from pathlib import Path
 
 from drivers.scanners.hidpos_reports import HONEYWELL, make_reports
 from simulators.hid_scanner import FifoKeyboard
-from simulators.wire import emit, payloads
+from simulators.wire import add_payload_source, emit, payloads
 
 _ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})|\\\\")
 _AIM = re.compile(rb"\][A-Za-z][0-9A-Za-z]")
@@ -99,10 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fifo", required=True, help="write 64-byte HID POS input reports into this FIFO")
-    p.add_argument("payload", nargs="*", help="payloads to scan; none: --file or standard input")
-    p.add_argument("--file", help="payloads, one per line")
-    p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--rate", type=float, default=5.0, help="payloads per second (0: as fast as possible)")
+    add_payload_source(p, rate=5.0)
     p.add_argument("--symbology", default="]C0", help="AIM identifier for payloads that carry none")
     p.add_argument("--escapes", action="store_true", help=r"read \xHH in payloads as that byte")
     p.add_argument("--unplug-s", type=float, default=1.0)

@@ -28,7 +28,7 @@ import time
 import tty
 from pathlib import Path
 
-from simulators.wire import emit, payloads, point_link
+from simulators.wire import add_payload_source, emit, payloads, point_link
 
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
 
@@ -192,10 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", required=True, help="stable path (symlink) to the scanner's pty")
-    p.add_argument("payload", nargs="*", help="payloads to type; none: --file or standard input")
-    p.add_argument("--file", help="payloads, one per line")
-    p.add_argument("--repeat", type=int, default=1, help="type the payloads this many times")
-    p.add_argument("--rate", type=float, default=10.0, help="payloads per second (0: as fast as possible)")
+    add_payload_source(p, rate=10.0)
     p.add_argument("--terminator", choices=sorted(TERMINATORS), default="crlf")
     p.add_argument("--prefix", default="", help="characters sent before each payload")
     p.add_argument("--suffix", default="", help="characters sent after each payload, before the terminator")

@@ -17,6 +17,14 @@ def emit(event: str, **fields: object) -> None:
     sys.stdout.flush()
 
 
+def add_payload_source(p: argparse.ArgumentParser, rate: float) -> None:
+    """The arguments `payloads()` reads, and the pace: every scanner simulator takes them."""
+    p.add_argument("payload", nargs="*", help="payloads to scan; none: --file or standard input")
+    p.add_argument("--file", help="payloads, one per line")
+    p.add_argument("--repeat", type=int, default=1, help="send the payloads this many times")
+    p.add_argument("--rate", type=float, default=rate, help="payloads per second (0: as fast as possible)")
+
+
 def payloads(args: argparse.Namespace) -> Iterator[str]:
     """`--file`, else the PAYLOAD arguments, else standard input; `--repeat` times."""
     for _ in range(args.repeat):
