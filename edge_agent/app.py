@@ -33,8 +33,9 @@ from edge_agent.printing.worker import PrinterWorker
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
+from edge_agent.software import LauncherChannel, SoftwareUpdates
 from edge_agent.store import outbox
-from edge_agent.store.db import AGENT_DB, open_agent_db, open_manifest_db, set_size_cap
+from edge_agent.store.db import AGENT_DB, AGENT_SCHEMA, open_agent_db, open_manifest_db, set_size_cap
 from edge_agent.store.reader import Reader
 from edge_agent.store.scans import ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
@@ -65,6 +66,7 @@ class Agent:
         self._scanners: dict[str, ScannerComponent] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.notifier = Notifier()
+        self.launcher = LauncherChannel()
         self._log = structlog.get_logger("edge_agent.app").bind(
             component="agent", device=config.device.id, site=config.device.site
         )
@@ -118,9 +120,11 @@ class Agent:
 
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        await self.launcher.open(__version__, AGENT_SCHEMA)
         self._open_storage()
         try:
             await self._restore_state()
+            self.launcher.health("storage")
             self._compose()
             await self.jobs.recover()
             self.supervisor.add(self.feedback)
@@ -129,6 +133,7 @@ class Agent:
             self.supervisor.add(self.link)
             self.supervisor.add(self.publisher)
             self.supervisor.add(self.fleet.telemetry)
+            self.supervisor.add(self.software)
             for printer in self.config.printers:
                 self._add_printer(printer.id)
             self.supervisor.add(Watchdog(self.notifier, self.describe))
@@ -163,7 +168,11 @@ class Agent:
             self._after_scan, self._storage_changed, Path(cfg.storage.path),
         )  # fmt: skip
         self.jobs = PrintService(self.out, self.alerts, self.stores, self.station, config)
-        self.fleet = Fleet(self.out, self.alerts, self.stores, self.station, config, self, self, self.jobs)
+        self.software = SoftwareUpdates(self.launcher, self.out, __version__)
+        updates = {"update": self.software.cmd_update, "rollback": self.software.cmd_rollback}
+        self.fleet = Fleet(
+            self.out, self.alerts, self.stores, self.station, config, self, self, self.jobs, updates
+        )
         self.display_hub = DisplayHub({"site": cfg.device.site, "device": cfg.device.id})
         self.display_hub.set("mode", self.station.mode)
         self.feedback = Feedback(config, self.jobs)
@@ -220,6 +229,7 @@ class Agent:
         self.manifest_writer.stop()
         self.recorder.close()
         self.notifier.close()
+        self.launcher.close()
         self._log.info("agent.stopped")
 
     def _add_scanner(self, scanner: Any) -> None:
@@ -359,6 +369,8 @@ class Agent:
     # --- MQTT ----------------------------------------------------------------------------
     async def _on_connected(self, session_present: bool) -> None:
         await self.fleet.publish_presence()
+        self.launcher.health("online")
+        await self.software.publish()
         self.publisher.on_connected()
         if self.station.manifest_version == 0:
             await self.fleet.request_manifest(0)

@@ -82,6 +82,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    from edge_agent.logs import setup_logging
+    from edge_agent.update import launch
+
+    setup_logging(config.log.level, config.log.format)
+    folder = config.update.releases_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        print(f"update.releases_dir: cannot write {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    asyncio.run(launch(Path(args.config).resolve(), config.update, Path(config.storage.path)))
+    return EXIT_OK
+
+
 def _warn_if_secrets_readable(path: Path, config: AgentConfig) -> None:
     has_secrets = config.mqtt.password is not None or bool(config.labels.keys)
     try:
@@ -222,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the daemon in the foreground until SIGTERM/SIGINT")
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("launch", help="run the current release's agent; switch releases on update/rollback")
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.set_defaults(func=cmd_launch)
 
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")

@@ -21,7 +21,15 @@ from pydantic import (
     model_validator,
 )
 
-from edge_agent.config_base import KEY_NAMES, KID_PATTERN, NAME_PATTERN, _Model, _server, split_server
+from edge_agent.config_base import (
+    KEY_NAMES,
+    KID_PATTERN,
+    NAME_PATTERN,
+    UpdateConfig,
+    _Model,
+    _server,
+    split_server,
+)
 from edge_agent.config_devices import (
     AnyScannerConfig,
     BuzzerAction,
@@ -222,6 +230,8 @@ REMOTE_DEFAULT_ALLOW = (
 def _allowable(key: str) -> str:
     if key == "remote_config":
         raise ValueError("remote_config cannot allow itself; only the local file sets it")
+    if key == "update":
+        raise ValueError("update (the keys that may sign releases) is set by the local file only")
     if key not in AgentConfig.model_fields:
         raise ValueError(f"{key!r} is not a top-level configuration key")
     return key
@@ -256,6 +266,8 @@ class AgentConfig(_Model):
     """Interval between telemetry messages, seconds."""
     remote_config: RemoteConfigConfig = Field(default_factory=RemoteConfigConfig)
     """What the central system may change with a desired configuration (mqtt.md, "Config")."""
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
+    """Software updates under `edge-agent launch`; never settable remotely."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AgentConfig:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 KID_PATTERN = re.compile(r"^[0-9A-Z]{1,8}$")
@@ -38,3 +40,33 @@ def split_server(server: str) -> tuple[str, int]:
 def _server(value: str) -> str:
     split_server(value)
     return value
+
+
+def _public_key(value: str) -> str:
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ValueError("must be an Ed25519 public key: 64 hex digits (edge-fleet release keygen prints it)")
+    return text
+
+
+class UpdateConfig(_Model):
+    """Software updates through `edge-agent launch` (mqtt.md, "Software update"). Only this file
+    sets it: no desired configuration can, whatever `remote_config.allow` says."""
+
+    public_keys: list[Annotated[str, AfterValidator(_public_key)]] = Field(default_factory=list)
+    """Ed25519 public keys (hex) whose signatures a release bundle may carry; none: updates are
+    refused (`updates_disabled`)."""
+    releases_dir: Path = Path("/opt/edge-agent/releases")
+    """Folder of the installed releases, the `current` link and the launcher's state."""
+    health_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """How long a new release has to start, open its storage and publish its state online, seconds;
+    past it the previous release is started again."""
+    max_bundle_mb: int = Field(default=300, ge=1, le=4096)
+    """Largest bundle downloaded, megabytes; a longer download is cut off and refused."""
+    min_free_mb: int = Field(default=200, ge=0)
+    """Free space kept on the releases' file system after a bundle and its installation, megabytes:
+    an update that would leave less is refused before (and while) it downloads."""
+    keep_releases: int = Field(default=3, ge=2, le=20)
+    """Installed releases kept (the current and previous ones always are)."""
+    download_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """Longest wait for the next bytes of a download, seconds."""

@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -21,7 +21,7 @@ from edge_agent.printing.errors import JobRejected
 from edge_agent.store import manifest, outbox
 from edge_agent.sync import desired
 from edge_agent.sync.alerts import Alerts
-from edge_agent.sync.commands import CommandError, CommandService, require
+from edge_agent.sync.commands import CommandError, CommandService, Handler, require
 from edge_agent.sync.link import Inbound
 from edge_agent.sync.models import MODES, DesiredConfig, describe, parse_json, rfc3339
 from edge_agent.sync.outbound import Outbound
@@ -62,11 +62,12 @@ class Telemetry:
 class Fleet:
     """Ports: `out` (send), `alerts`, `stores`, `station` (mode, versions), `config` (the running
     configuration), `health` (what status shows), `control` (apply a configuration, change mode),
-    `printing` (test prints, reprints, incoming jobs)."""
+    `printing` (test prints, reprints, incoming jobs); `more`: commands other components answer
+    (software updates)."""
 
     def __init__(
         self, out: Outbound, alerts: Alerts, stores: Stores, station: Station, config: Callable[[], AgentConfig],
-        health: Health, control: Control, printing: Printing,
+        health: Health, control: Control, printing: Printing, more: Mapping[str, Handler] | None = None,
     ) -> None:  # fmt: skip
         self.out = out
         self.alerts = alerts
@@ -87,6 +88,7 @@ class Fleet:
             "reload_config": self.cmd_reload_config,
             "test_print": self.cmd_test_print,
             "reprint": self.cmd_reprint,
+            **(more or {}),
         }
         self.commands = CommandService(handlers, self._reply, out.topics.cmd_reply, self._reply_now)
         self._log = structlog.get_logger("edge_agent.fleet").bind(component="fleet")

@@ -5,6 +5,9 @@
     edge-fleet config push SITE/DEVICE|SITE FILE [--timeout S] [--json]
     edge-fleet tail [SITE[/DEVICE]] [--json] [--count N]
     edge-fleet manifest push SITE FILE [--version N] [--base N] [--chunk N]
+    edge-fleet release keygen -o KEY_FILE
+    edge-fleet release build --version V --key KEY_FILE -o BUNDLE [--source DIR] [--wheels-from DIR]
+    edge-fleet update SITE/DEVICE|SITE/* --version V --url URL --sha256 H --signature S [--canary N]
 
 Broker options (`--host`, `--port`, `--username`, `--password`, `--ca`, `--cert`, `--key`) come
 first; `EDGE_FLEET_HOST` and `EDGE_FLEET_PORT` set defaults.
@@ -167,6 +170,49 @@ def cmd_manifest_push(fleet: Fleet, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_release_keygen(_fleet: Fleet | None, args: argparse.Namespace) -> int:
+    from edge_agent.update.build import keygen
+
+    try:
+        public = keygen(Path(args.output))
+    except FileExistsError:
+        print(f"edge-fleet: {args.output} exists; a release key is never overwritten", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"private key: {args.output} (keep it off the docks)")
+    print(f"public key:  {public}")
+    print(f"in each agent's file:  update: {{public_keys: [{public}]}}")
+    return EXIT_OK
+
+
+def cmd_release_build(_fleet: Fleet | None, args: argparse.Namespace) -> int:
+    from edge_agent.update.build import build
+    from edge_agent.update.bundle import BundleError
+
+    try:
+        result = build(args.version, Path(args.key), Path(args.output),
+                       Path(args.source) if args.source else None,
+                       Path(args.wheels_from) if args.wheels_from else None)  # fmt: skip
+    except BundleError as exc:
+        print(f"edge-fleet: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"bundle     {result['bundle']} ({Path(result['bundle']).stat().st_size} bytes)")
+        print(f"version    {result['version']}")
+        print(f"sha256     {result['sha256']}")
+        print(f"signature  {result['signature']}")
+        print(f"public_key {result['public_key']}")
+    return EXIT_OK
+
+
+def cmd_update(fleet: Fleet | None, args: argparse.Namespace) -> int:
+    from edge_agent.fleetupdate import update
+
+    assert fleet is not None
+    return update(fleet, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edge-fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,14 +262,44 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--chunk", type=int, default=3000, help="returns per message")
     mp.add_argument("--progress", action="store_true", help="progress bar even when not on a terminal")
     mp.set_defaults(func=cmd_manifest_push)
+    r = sub.add_parser("release", help="release bundles: keys and builds").add_subparsers(
+        dest="action", required=True
+    )
+    kg = r.add_parser("keygen", help="make an Ed25519 release key; prints its public key")
+    kg.add_argument("-o", "--output", required=True, help="the private key file to write (PEM, mode 600)")
+    kg.set_defaults(func=cmd_release_keygen, offline=True)
+    rb = r.add_parser("build", help="build and sign a release bundle from this checkout")
+    rb.add_argument("--version", required=True, help="the release version (set in the built wheel)")
+    rb.add_argument("--key", required=True, help="Ed25519 private key file (PEM, or the 32-byte seed in hex)")
+    rb.add_argument("-o", "--output", required=True, help="the bundle to write (.tar.gz)")
+    rb.add_argument("--source", help="the checkout (default: the one around the working directory)")
+    rb.add_argument("--wheels-from", help="take dependencies from this folder of wheels, not a package index")
+    rb.add_argument("--json", action="store_true")
+    rb.set_defaults(func=cmd_release_build, offline=True)
+    u = sub.add_parser("update", help="send a release to an agent or a site (a canary first) and follow it")
+    u.add_argument("target", metavar="SITE/DEVICE|SITE/*")
+    u.add_argument("--version", required=True)
+    u.add_argument("--url", required=True, help="where the agents fetch the bundle (http, https or file)")
+    u.add_argument("--sha256", required=True)
+    u.add_argument("--signature", required=True)
+    u.add_argument(
+        "--canary", type=int, default=0, help="update N agents first, the rest only if all are healthy"
+    )
+    u.add_argument("--timeout", type=float, default=900.0, help="seconds per phase (canary, rest)")
+    u.add_argument("--wait", type=float, default=3.0, help="longest wait for the retained states, seconds")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(func=cmd_update)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "offline", False):  # release commands need no broker
+        code: int = args.func(None, args)
+        return code
     fleet = Fleet(args)
     try:
-        code: int = args.func(fleet, args)
+        code = args.func(fleet, args)
         return code
     finally:
         fleet.close()

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 AGENT_DB = "agent.db"
 MANIFEST_DB = "manifest.db"
 
-AGENT_MIGRATIONS: Sequence[str] = (
-    """
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of agent.db's schema. Releases share the database (an update and a rollback
+    switch code, not data), so a step must leave it readable by the releases before it: add
+    tables and columns (with defaults), never drop, rename or change the meaning of one. A step
+    that cannot (`older_can_read=False`) records itself as the oldest schema that may open the
+    database, and the launcher refuses a rollback to a release older than that."""
+
+    script: str
+    older_can_read: bool = True
+
+
+class SchemaTooNew(Exception):
+    """agent.db was migrated by a newer release that this one cannot read."""
+
+
+AGENT_MIGRATIONS: Sequence[Migration] = (
+    Migration("""
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE outbox(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,8 +84,11 @@ AGENT_MIGRATIONS: Sequence[str] = (
         updated_at REAL NOT NULL
     );
     CREATE INDEX jobs_state ON jobs(printer, state);
-    """,
+    """),
+    # new migrations go here (a test inserts its own at this line)
 )
+AGENT_SCHEMA = len(AGENT_MIGRATIONS)
+"""The schema this release writes; the launcher compares it with a database's `min_reader_schema`."""
 
 RETURNS_COLUMNS = (
     "return_id TEXT PRIMARY KEY, order_number TEXT, tracking_number TEXT, sscc TEXT, data TEXT NOT NULL"
@@ -107,21 +128,55 @@ def connect(path: Path, synchronous: str = "FULL", readonly: bool = False) -> sq
     return conn
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> None:
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str | Migration]) -> None:
     current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(migrations, start=1):
+    if current > len(migrations):
+        oldest = min_reader_schema(conn)
+        if oldest > len(migrations):
+            raise SchemaTooNew(
+                f"the database is at schema {current}, which releases before schema {oldest} cannot "
+                f"read; this release is at schema {len(migrations)}"
+            )
+    for number, step in enumerate(migrations, start=1):
         if number <= current:
             continue
+        migration = step if isinstance(step, Migration) else Migration(step)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
+            for statement in migration.script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if not migration.older_can_read:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('min_reader_schema', ?)", (str(number),)
+                )
             conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def min_reader_schema(conn: sqlite3.Connection) -> int:
+    """The oldest schema that can read this database (0: any)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'min_reader_schema'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def schema_of(folder: Path) -> tuple[int, int]:
+    """(schema, oldest schema that can read it) of the agent.db in `folder`, read-only; (0, 0)
+    when there is none yet."""
+    path = folder / AGENT_DB
+    if not path.exists():
+        return 0, 0
+    conn = connect(path, readonly=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0]), min_reader_schema(conn)
+    finally:
+        conn.close()
 
 
 def open_agent_db(folder: Path, max_size_mb: int | None = None) -> sqlite3.Connection:

@@ -61,6 +61,10 @@ class Topics:
         return f"{self.root}/config/reported"
 
     @property
+    def software(self) -> str:
+        return f"{self.root}/software"
+
+    @property
     def manifest(self) -> str:
         return f"dock/v1/{self.site}/manifest"
 
