@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the dock edge agent as a systemd service:
 #   - a system user and group `edge-agent` (in input, dialout, lp),
-#   - a virtual environment in /opt/edge-agent/venv with the agent from this checkout,
+#   - the first release: a virtual environment in /opt/edge-agent/releases/VERSION with the agent
+#     from this checkout, `releases/current` pointing at it, and /opt/edge-agent/launcher too: the
+#     launcher (`edge-agent launch`, what the unit runs) stays in that first release while updates
+#     from the fleet install newer ones beside it (docs/operations.md, "Software updates"),
 #   - /etc/edge-agent/agent.yaml (from config/example.yaml unless one exists), mode 640,
 #   - the state directory /var/lib/edge-agent, the unit and the udev rules.
 #
@@ -57,10 +60,23 @@ shell=/usr/sbin/nologin
 USER
 fi
 
-say "virtual environment in $PREFIX/venv"
-"$PYTHON" -m venv "$root$PREFIX/venv"
-"$root$PREFIX/venv/bin/python" -m pip install -q --upgrade pip
-"$root$PREFIX/venv/bin/python" -m pip install -q "$SRC"
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SRC/edge_agent/__init__.py")
+[ -n "$VERSION" ] || { echo "install: no __version__ in $SRC/edge_agent/__init__.py" >&2; exit 1; }
+RELEASES="$PREFIX/releases"
+mkdir -p "$root$RELEASES"
+if [ -x "$root$RELEASES/$VERSION/bin/edge-agent" ]; then
+  say "release $VERSION is installed already in $RELEASES/$VERSION"
+else
+  say "release $VERSION: virtual environment in $RELEASES/$VERSION"
+  "$PYTHON" -m venv "$root$RELEASES/$VERSION"
+  "$root$RELEASES/$VERSION/bin/python" -m pip install -q --upgrade pip
+  "$root$RELEASES/$VERSION/bin/python" -m pip install -q "$SRC"
+  echo "$VERSION" > "$root$RELEASES/$VERSION/.installed"
+fi
+# the first install: current and the launcher point at this release; a later run of this script
+# leaves a fleet-updated `current` alone (the launcher switches it, atomically)
+[ -e "$root$RELEASES/current" ] || ln -sfn "$VERSION" "$root$RELEASES/current"
+[ -e "$root$PREFIX/launcher" ] || ln -sfn "releases/$VERSION" "$root$PREFIX/launcher"
 mkdir -p "$root$PREFIX/docs"
 cp "$SRC/docs/"*.md "$SRC/README.md" "$root$PREFIX/docs/"
 
@@ -75,6 +91,8 @@ chmod 0750 "$root/var/lib/edge-agent"
 if [ -z "$DESTDIR" ]; then
   chown root:edge-agent /etc/edge-agent/agent.yaml
   chown edge-agent:edge-agent /var/lib/edge-agent
+  # the launcher installs releases here and switches `current` (the unit lets it write only here)
+  chown -R edge-agent:edge-agent "$RELEASES"
   udevadm control --reload || true
   udevadm trigger || true
   systemctl daemon-reload

@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -141,3 +142,64 @@ def test_kiosk_unit_verifies_and_opens_the_display() -> None:
                 if "edge-display-kiosk.service" in line and "not executable" not in line
                 and "No such file" not in line and "edge-kiosk" not in line]  # fmt: skip
     assert problems == [], result.stderr
+
+
+@pytest.mark.slow
+def test_launcher_forwards_ready_pings_the_watchdog_and_restarts_a_hung_agent(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """systemd talks to the launcher: READY is the agent's, forwarded once; WATCHDOG comes from the
+    launcher's own loop, also while the agent is frozen (SIGSTOP), which the launcher kills and
+    starts again once its pings have been missing for WatchdogSec; STOPPING on SIGTERM."""
+    import json
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    config = write_config(tmp_path, broker.port, extra=f"update: {{releases_dir: {tmp_path / 'releases'}}}\n")
+    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"}
+    log = tmp_path / "launch.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "launch", "-c", str(config)], env=env,
+                                cwd=ROOT, stderr=err)  # fmt: skip
+
+    def records() -> list[dict[str, object]]:
+        return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+    try:
+        messages = read_datagrams(sock, 5.0)
+        texts = [m for _, m in messages]
+        assert sum("READY=1" in m for m in texts) == 1, texts
+        assert any(m.startswith("STATUS=release ") and "scanners" in m for m in texts), texts
+        children = [
+            r["pid"]
+            for r in records()
+            if r.get("event") == "agent.started" and r.get("component") == "launcher"
+        ]
+        assert len(children) == 1
+        os.kill(int(str(children[0])), signal.SIGSTOP)  # hung: its loop no longer turns
+        frozen = read_datagrams(sock, 6.0)
+        pings = [t for t, m in frozen if m == "WATCHDOG=1"]
+        assert len(pings) >= 8 and max(b - a for a, b in itertools.pairwise(pings)) < 1.0
+        hung = [r for r in records() if r.get("event") == "agent.hung"]
+        assert hung and hung[0]["release"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            started = [
+                r for r in records() if r.get("event") == "agent.started" and r.get("component") == "launcher"
+            ]
+            if len(started) == 2:
+                break
+            time.sleep(0.1)
+        assert len(started) == 2 and started[1]["pid"] != children[0]
+        assert sum("READY=1" in m for _, m in read_datagrams(sock, 2.0)) == 0  # told once only
+        proc.terminate()
+        assert proc.wait(timeout=40) == 0
+        assert any("STOPPING=1" in m for _, m in read_datagrams(sock, 1.0))
+        stopped = [
+            r for r in records() if r.get("event") == "agent.stopped" and r.get("component") == "launcher"
+        ]
+        assert stopped and stopped[-1]["code"] == 0  # the agent itself stopped cleanly, by the launcher
+    finally:
+        proc.kill()
+        sock.close()

@@ -226,7 +226,7 @@ def test_rollback_on_demand_and_storage_the_previous_release_cannot_read(
     central = Central("127.0.0.1", broker.port, "hel1")
     watch = Watch(broker.port, f"{ROOT_TOPIC}/dock-07/software", f"{ROOT_TOPIC}/dock-07/state")
     link = tmp_path / "s1"
-    launch = launches(_launch_config(tmp_path, broker, kit, link=link))
+    launches(_launch_config(tmp_path, broker, kit, link=link))
     db_path = tmp_path / "state" / "agent.db"
 
     def type_and_count(prefix: str, n: int) -> None:

@@ -157,6 +157,9 @@ class LineDecoder:
                 continue
             if not line.strip():
                 continue
+            if len(line) > self._max:
+                out.append({"op": "garbage", "error": f"line longer than {self._max} bytes"})
+                continue
             try:
                 value = json.loads(line)
             except ValueError as exc:
