@@ -3,10 +3,16 @@ release build`), `edge-agent launch` as a process, the real broker, scans typed 
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +162,41 @@ def test_bad_signature_and_bad_digest_install_nothing(
         bad = _cmd(broker, "update", {**_args(good), "sha256": "xyz"})
         assert bad["error"]["code"] == "bad_request" and "sha256" in bad["error"]["message"]
         assert _cmd(broker, "rollback")["error"]["code"] == "no_previous"
+        # while one update downloads (slowly, over http), another is refused, and so is a rollback
+        with _slow_server(Path(foreign["bundle"]), delay_s=3.0) as url:
+            mark = watch.mark()
+            assert _cmd(broker, "update", {**_args(foreign), "url": url})["status"] == "ok"
+            busy = _cmd(broker, "update", {**_args(good), "version": "0.2.1"})
+            assert busy["error"]["code"] == "busy" and "0.2.0" in busy["error"]["message"]
+            assert _cmd(broker, "rollback")["error"]["code"] == "busy"
+            sw = watch.wait("software", lambda d: d["state"] == "failed", mark=mark)
+            assert sw["error"]["code"] == "bad_signature"
     finally:
         watch.close()
+
+
+@contextlib.contextmanager
+def _slow_server(path: Path, delay_s: float) -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            time.sleep(delay_s)
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _args(bundle: dict[str, str]) -> dict[str, str]:
@@ -215,6 +254,45 @@ def test_release_never_healthy_is_rolled_back_after_the_timeout(
         _online(watch, "0.1.0", mark=mark)
     finally:
         watch.close()
+
+
+@pytest.mark.slow
+def test_power_loss_during_a_trial_resumes_it(
+    tmp_path: Path, broker: Broker, kit: Kit, launches: Any
+) -> None:
+    """The launcher dies (SIGKILL: a power cut for it) while the new release is on trial; the next
+    launch goes on with the trial where it stopped, and rolls back when it fails."""
+    silent = kit.bundle("0.3.1", NEVER_ONLINE)
+    watch = Watch(broker.port, f"{ROOT_TOPIC}/dock-07/software", f"{ROOT_TOPIC}/dock-07/state")
+    launch = launches(_launch_config(tmp_path, broker, kit, health_timeout_s=10))
+    try:
+        _online(watch, "0.1.0")
+        mark = watch.mark()
+        assert _cmd(broker, "update", _args(silent))["status"] == "ok"
+        _online(watch, "0.3.1", mark=mark)
+        state = json.loads((tmp_path / "releases" / "state.json").read_text())
+        assert state["trial"] == {"version": "0.3.1", "from": "0.1.0"}
+        assert launch.proc is not None
+        launch.proc.send_signal(signal.SIGKILL)
+        launch.proc.wait()
+        wait_until(
+            lambda: _online_now(watch, "0.3.1") is False, timeout=30, what="0.3.1 gone with its launcher"
+        )
+        mark = watch.mark()
+        launch.start()
+        sw = watch.wait("software", lambda d: d["state"] == "rolled_back", mark=mark, timeout=60)
+        assert sw["current"] == "0.1.0" and sw["error"]["code"] == "unhealthy"
+        assert launch.count("trial.resumed", release="0.3.1") == 1
+        _online(watch, "0.1.0", mark=mark)
+    finally:
+        watch.close()
+
+
+def _online_now(watch: Watch, version: str) -> bool | None:
+    states = [
+        d for d in watch.since(0, "dock-07/state") if d.get("agent_version") == version or not d.get("online")
+    ]
+    return bool(states[-1].get("online")) if states else None
 
 
 @pytest.mark.slow
