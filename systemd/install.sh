@@ -60,8 +60,8 @@ shell=/usr/sbin/nologin
 USER
 fi
 
-VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SRC/edge_agent/__init__.py")
-[ -n "$VERSION" ] || { echo "install: no __version__ in $SRC/edge_agent/__init__.py" >&2; exit 1; }
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$SRC/pyproject.toml")
+[ -n "$VERSION" ] || { echo "install: no version in $SRC/pyproject.toml" >&2; exit 1; }
 RELEASES="$PREFIX/releases"
 mkdir -p "$root$RELEASES"
 if [ -x "$root$RELEASES/$VERSION/bin/edge-agent" ]; then

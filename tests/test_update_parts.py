@@ -299,3 +299,21 @@ def test_update_config_is_checked_and_never_remote() -> None:
     with pytest.raises(ConfigError, match="update: may not be set remotely"):
         desired.effective_config(BASE, {"update": {"public_keys": [key]}})
     assert json.dumps(config.model_dump(mode="json"))  # the whole tree still serialises
+
+
+def test_the_checkout_names_one_version_and_release_build_sets_both(tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    from edge_agent.update.build import set_version
+    from tests.conftest import ROOT
+
+    pyproject = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    literal = re.search(r'_installed_version\("([^"]+)"\)', (ROOT / "edge_agent/__init__.py").read_text())
+    assert pyproject and literal and pyproject.group(1) == literal.group(1)
+    (tmp_path / "edge_agent").mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "edge_agent/__init__.py", tmp_path / "edge_agent/__init__.py")
+    set_version(tmp_path, "7.8.9rc1")
+    assert 'version = "7.8.9rc1"' in (tmp_path / "pyproject.toml").read_text()
+    assert '_installed_version("7.8.9rc1")' in (tmp_path / "edge_agent/__init__.py").read_text()

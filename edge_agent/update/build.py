@@ -57,12 +57,12 @@ def set_version(source: Path, version: str) -> None:
     """The version in pyproject.toml and in `edge_agent.__version__` (what the agent reports)."""
     for rel, pattern, line in (
         ("pyproject.toml", r'^version\s*=\s*"[^"]*"', f'version = "{version}"'),
-        ("edge_agent/__init__.py", r'^__version__\s*=\s*"[^"]*"', f'__version__ = "{version}"'),
+        ("edge_agent/__init__.py", r'_installed_version\("[^"]*"\)', f'_installed_version("{version}")'),
     ):
         path = source / rel
         text, count = re.subn(pattern, line, path.read_text(encoding="utf-8"), count=1, flags=re.M)
         if count != 1:
-            raise BundleError("no_checkout", f"{path}: no version line to set")
+            raise BundleError("no_checkout", f"{path}: no version to set")
         path.write_text(text, encoding="utf-8")
 
 
