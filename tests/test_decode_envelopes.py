@@ -282,3 +282,24 @@ def test_decode_json_as_a_new_user_would_run_it() -> None:
         "number": "0081827099800000200453272 76N".replace(" ", ""),
         "service": "DPD (28)",
     }
+
+
+def test_our_gs1_tables_are_biips_and_the_agent_does_not_import_biip() -> None:
+    """The decoder reads biip's AI table file and carries biip's Digital Link primary keys, without
+    importing biip (whose import loads 5.5 MB of company prefixes): both must stay biip's."""
+    from biip.gs1_application_identifiers import _GS1_APPLICATION_IDENTIFIERS
+    from biip.gs1_digital_link_uris import _PRIMARY_IDENTIFIER_MAP
+
+    from edge_agent.decode import gs1
+    from edge_agent.decode.digital_link import PRIMARY_KEYS
+
+    assert {k: (pi.zfill_to_width, tuple(q.ai.ai for q in pi.qualifiers))
+                            for k, pi in _PRIMARY_IDENTIFIER_MAP.items()} == PRIMARY_KEYS  # fmt: skip
+    table = gs1.ai_table()
+    assert set(table) == set(_GS1_APPLICATION_IDENTIFIERS)
+    assert all(table[k].format == ai.format for k, ai in _GS1_APPLICATION_IDENTIFIERS.items())
+    probe = ("import sys; from edge_agent.decode import Decoder; d = Decoder();"
+             "[d.decode(p) for p in ('https://id.gs1.org/01/09506000134352/10/ABC?17=201225',"
+             " ']C10012345678901234560', 'RR123456785SE')]; print('biip' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -12,21 +12,35 @@ objects for every element and costs ~400 µs a URI against ~10 µs here.
 
 from __future__ import annotations
 
-from functools import cache
 from urllib.parse import unquote, unquote_plus
 
 from edge_agent.decode import gs1
 
+PRIMARY_KEYS: dict[str, tuple[int | None, tuple[str, ...]]] = {
+    "01": (14, ("22", "10", "21", "235")),
+    "8006": (None, ("22", "10", "21")),
+    "8013": (None, ()),
+    "8010": (None, ("8011",)),
+    "414": (None, ("254", "7040")),
+    "415": (None, ("8020",)),
+    "417": (None, ("7040",)),
+    "8017": (None, ("8019",)),
+    "8018": (None, ("8019",)),
+    "255": (None, ()),
+    "00": (None, ()),
+    "253": (None, ()),
+    "401": (None, ()),
+    "402": (None, ()),
+    "8003": (None, ()),
+    "8004": (None, ("7040",)),
+}
+"""GS1 Digital Link primary key AI → (width its value is zero-filled to, qualifier AIs in order):
+biip's `_PRIMARY_IDENTIFIER_MAP`, written out so that the agent need not import biip's parser
+(tests/test_decode_envelopes.py holds the two equal)."""
 
-@cache
+
 def _primary_keys() -> dict[str, tuple[int | None, tuple[str, ...]]]:
-    """Primary key AI → (width to zero-fill its value to, qualifier AIs in order)."""
-    from biip.gs1_digital_link_uris import _PRIMARY_IDENTIFIER_MAP
-
-    return {
-        key: (pi.zfill_to_width, tuple(q.ai.ai for q in pi.qualifiers))
-        for key, pi in _PRIMARY_IDENTIFIER_MAP.items()
-    }
+    return PRIMARY_KEYS
 
 
 def split_uri(uri: str) -> list[tuple[str, str]] | str | None:

@@ -45,16 +45,32 @@ class _Ai:
     format: str
 
 
+def biip_data(relative: str) -> bytes:
+    """A data file of the biip package, read without importing biip: its package import loads the
+    GS1 Company Prefix trie (5.5 MB of objects, 70 ms) and its whole parser, none of which the
+    agent uses (bench/footprint.py)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("biip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("biip is not installed")
+    folder = next(iter(spec.submodule_search_locations))
+    with open(f"{folder}/{relative}", "rb") as fh:
+        return fh.read()
+
+
 @cache
 def ai_table() -> dict[str, _Ai]:
-    from biip.gs1_application_identifiers import _GS1_APPLICATION_IDENTIFIERS
+    """biip's table of GS1 Application Identifiers, compiled for splitting element strings."""
+    import json
 
     table: dict[str, _Ai] = {}
-    for code, ai in _GS1_APPLICATION_IDENTIFIERS.items():
-        value = "^" + ai.pattern.removeprefix("^" + code)
+    for ai in json.loads(biip_data("gs1_application_identifiers/_application_identifiers.json")):
+        code = ai["ai"]
+        value = "^" + ai["pattern"].removeprefix("^" + code)
         lo, hi = width(value)
-        fixed = lo if lo == hi and not ai.separator_required else None
-        table[code] = _Ai(code, re.compile(value), fixed, hi, ai.format)
+        fixed = lo if lo == hi and not ai["separator_required"] else None
+        table[code] = _Ai(code, re.compile(value), fixed, hi, ai["format"])
     return table
 
 
