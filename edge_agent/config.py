@@ -200,6 +200,10 @@ class PrintingConfig(_Model):
     """How often each printer's status is asked while nothing is printing, seconds."""
     status_timeout_s: float = Field(default=3.0, ge=0.2, le=60)
     """A printer that has not answered a status request by then is `offline`, seconds."""
+    status_fresh_s: float = Field(default=2.0, ge=0, le=60)
+    """A `ready` answer younger than this is trusted for the next job instead of asking the printer
+    again, seconds (0: ask before every job). Jobs in a burst go out at once; a printer that ran out
+    of paper within this window holds the job (Zebra) or reports it at the next poll."""
     warehouse_name: str = ""
     """Printed as the addressee on return labels."""
     warehouse_address: str = ""

@@ -53,6 +53,7 @@ class PrinterState:
         self.jobs: list[bytes] = []
         self.labels = 0
         self.not_ready_jobs = 0
+        self.status_queries = 0
         self.dropped = 0
         self.beeps = 0
 
@@ -61,6 +62,7 @@ class PrinterState:
         return not any(self.flags[k] for k in ("paper_out", "head_open", "paused", "ribbon_out"))
 
     def status_answer(self, query: bytes) -> bytes | None:
+        self.status_queries += 1
         if self.flags["garbage"]:
             if self.lang == "zpl":  # framed like an answer, but not one
                 return b"\x02\xff\x00garbage\x03\x02,,\x03\x02??\x03\r\n"
@@ -134,7 +136,7 @@ class PrinterState:
         elif cmd != "stats":
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         return {"ok": True, "jobs": len(self.jobs), "labels": self.labels, "bytes": sum(map(len, self.jobs)),
-                "not_ready_jobs": self.not_ready_jobs, "dropped": self.dropped, "beeps": self.beeps,
+                "not_ready_jobs": self.not_ready_jobs, "status_queries": self.status_queries, "dropped": self.dropped, "beeps": self.beeps,
                 **self.flags}  # fmt: skip
 
 

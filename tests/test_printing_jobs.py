@@ -22,14 +22,19 @@ ROOT_T = "dock/v1/hel1/dock-07"
 
 
 def start(
-    tmp_path: Path, broker: Broker, sim: SimPrinter, agents: Any, extra: str = ""
+    tmp_path: Path,
+    broker: Broker,
+    sim: SimPrinter,
+    agents: Any,
+    extra: str = "",
+    printing: str = "poll_interval_s: 0.3, status_timeout_s: 1.0",
 ) -> tuple[AgentProcess, Path]:
     """The agent with a simulated Zebra `p1` and a label library `lib` (the `agents` fixture starts it)."""
     config = write_config(tmp_path, broker.port, extra=(
         "printers:\n"
         f"  - {{id: p1, language: zpl, transport: tcp, host: 127.0.0.1, port: {sim.port}, roles: [packing]}}\n"
         f"  - {{id: lib, language: zpl, transport: file, path: {tmp_path / 'library'}}}\n"
-        "printing: {poll_interval_s: 0.3, status_timeout_s: 1.0}\n" + extra))  # fmt: skip
+        f"printing: {{{printing}}}\n" + extra))  # fmt: skip
     agent = agents(config)
     agent.wait_for("printer.status", printer="p1")
     return agent, tmp_path / "state" / "agent.db"
@@ -66,7 +71,14 @@ def test_paper_out_mid_run_waits_alerts_and_resumes(
     tmp_path: Path, broker: Broker, central: Central, agents: Any, printers: Any
 ) -> None:
     sim = printers("zpl", ("--quiet-when-out", "off"))
-    agent, db = start(tmp_path, broker, sim, agents)
+    # asked before every job: the jobs sent right after the paper ran out must wait, not go out
+    agent, db = start(
+        tmp_path,
+        broker,
+        sim,
+        agents,
+        printing="poll_interval_s: 0.3, status_timeout_s: 1.0, status_fresh_s: 0",
+    )
     for i in range(5):
         job(central, zpl_job(i))
     wait_until(lambda: sum(s == "printed" for s in states(db).values()) == 5, what="5 printed")
@@ -86,6 +98,26 @@ def test_paper_out_mid_run_waits_alerts_and_resumes(
     stats = sim.control("stats")
     assert stats["not_ready_jobs"] == 0 and stats["labels"] == 10
     assert all(n == 1 for n in printed_at_sim(tmp_path).values())
+
+
+def test_a_burst_of_jobs_trusts_a_fresh_ready_answer(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any, printers: Any
+) -> None:
+    """A `ready` answer younger than printing.status_fresh_s (2 s by default) is not asked again:
+    a burst goes out without a status round trip per job; once the answer is stale, it is asked."""
+    sim = printers("zpl")
+    agent, db = start(tmp_path, broker, sim, agents, printing="poll_interval_s: 30, status_timeout_s: 1.0")
+    before = sim.control("stats")["status_queries"]
+    for i in range(20):
+        job(central, zpl_job(i))
+    wait_until(lambda: sum(s == "printed" for s in states(db).values()) == 20, what="20 printed")
+    burst = sim.control("stats")["status_queries"] - before
+    assert burst <= 2, f"{burst} status queries for a burst of 20 jobs"
+    time.sleep(2.2)  # the answer is stale now: the next job asks first
+    job(central, zpl_job(20))
+    wait_until(lambda: states(db).get("J-00020") == "printed", what="J-00020 printed")
+    assert sim.control("stats")["status_queries"] - before == burst + 1
+    assert all(n == 1 for n in printed_at_sim(tmp_path).values()) and len(printed_at_sim(tmp_path)) == 21
 
 
 def test_job_rules_rejections_reprint_expiry_and_library(

@@ -38,6 +38,7 @@ class PrinterWorker:
         self.config = cfg
         self.language = cfg.language
         self.last = PrinterStatus("unknown", "not asked yet")
+        self._asked_at = float("-inf")
         self._published: PrinterStatus | None = None
         self._wake = asyncio.Event()
         self._signals: deque[tuple[float, bytes, str]] = deque(maxlen=8)
@@ -90,6 +91,7 @@ class PrinterWorker:
         assert self._driver is not None
         status = await self._driver.status()
         self.last = status
+        self._asked_at = time.monotonic()
         if status != self._published:
             previous, self._published = self._published, status
             out = self._service.out
@@ -138,7 +140,8 @@ class PrinterWorker:
                                     error={"code": "expired", "message": f"not printed by {not_after}"})  # fmt: skip
             log.warning("job.expired", not_after=not_after)
             return
-        status = await self._check()
+        fresh = time.monotonic() - self._asked_at < service.config().printing.status_fresh_s
+        status = self.last if fresh and self.last.ready else await self._check()
         if not status.ready:
             await asyncio.sleep(poll)  # the job waits; not_after is checked again next time
             return
@@ -160,12 +163,14 @@ class PrinterWorker:
                 "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job.job_id,)))  # fmt: skip
             log.warning("job.not_sent", error=str(exc))
             self.last = PrinterStatus("offline", str(exc))
+            self._asked_at = float("-inf")
             await asyncio.sleep(poll)
             return
         except PartlySent as exc:
             await service.set_state(job.job_id, "uncertain", expect=("printing",),
                                     error={"code": "connection_lost", "message": str(exc)})  # fmt: skip
             log.error("job.uncertain", error=str(exc))
+            self._asked_at = float("-inf")
             return
         await service.set_state(job.job_id, "printed", expect=("printing",))
         self._service.station.prints_total += int(body.get("copies", 1))
