@@ -15,19 +15,16 @@ import json
 import time
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from edge_agent.config import AgentConfig
+from edge_agent.display import http
 from edge_agent.display.hub import DisplayHub, load_from_db, local_day, local_midnight
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ports import Health, Station
 from edge_agent.store import outbox
 from edge_agent.store.reader import Reader
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 REFRESH_S = 1.0
 """How often the health part (broker, outbox, printers, scanners) is read, seconds."""
@@ -50,25 +47,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def token_guard(token: str, log: Any) -> Any:
-    """aiohttp middleware: only requests carrying `token` (`?token=` or `Authorization: Bearer`)
-    are served; compared in constant time."""
-    from aiohttp import web
+PING_S = 10.0
+"""A comment line on an idle event stream this often, so proxies and the page see it alive, seconds."""
 
-    expected = token.encode()
 
-    @web.middleware
-    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        given = auth[7:] if auth.startswith("Bearer ") else request.query.get("token", "")
-        if not hmac.compare_digest(given.encode(), expected):
-            log.warning("display.refused", peer=request.remote, path=request.path)
-            return web.Response(status=401, text="this station's page needs its token\n",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    return guard
+def authorized(request: http.Request, token: bytes) -> bool:
+    """`?token=` or `Authorization: Bearer`, compared in constant time."""
+    auth = request.headers.get("authorization", "")
+    given = auth[7:] if auth.startswith("Bearer ") else request.query.get("token", "")
+    return hmac.compare_digest(given.encode(), token)
 
 
 class DisplayError(EdgeAgentError):
@@ -93,34 +80,25 @@ class DisplayServer:
         self._health = health
         self._station = station
         self._hub = hub
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._token: bytes | None = None
         self._closing = False
         self.address: tuple[str, int] | None = None
         self._log = structlog.get_logger("edge_agent.display").bind(component="display")
 
     async def start(self) -> None:
-        from aiohttp import web
-
         cfg = self._config().display
         self._closing = False
         self.address = None
-        token = cfg.token.get_secret_value() if cfg.token is not None and self._token_required() else None
-        app = web.Application(middlewares=[token_guard(token, self._log)] if token else [])
-        for path in STATIC:
-            app.router.add_get(path, self._static)
-        app.router.add_get("/api/state", self._state)
-        app.router.add_get("/events", self._events)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        self._runner = runner
-        site = web.TCPSite(runner, cfg.host, cfg.port)
+        secret = cfg.token.get_secret_value() if cfg.token is not None and self._token_required() else None
+        self._token = secret.encode() if secret else None
         try:
-            await site.start()
+            self._server = await http.serve(cfg.host, cfg.port, self._handle)
         except OSError as exc:
             raise DisplayError(
                 f"display: cannot serve on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
             ) from None
-        sockets = getattr(site._server, "sockets", None) or []  # the port actually bound (0: any)
+        sockets = self._server.sockets  # the port actually bound (0: any)
         self.address = sockets[0].getsockname()[:2] if sockets else (cfg.host, cfg.port)
         midnight = local_midnight()
         last, counts = await self._reader.read(lambda c: load_from_db(c, midnight))
@@ -146,9 +124,12 @@ class DisplayServer:
         self._closing = True
         self.address = None
         self._hub.wake_all()  # open event streams end now, not at the shutdown timeout
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
 
     async def _refresh(self) -> None:
         health, hub = self._health, self._hub
@@ -166,44 +147,54 @@ class DisplayServer:
         hub.set("manifest_version", self._station.manifest_version)
 
     # --- handlers ------------------------------------------------------------------------
-    async def _static(self, request: web.Request) -> web.StreamResponse:
-        from aiohttp import web
+    async def _handle(self, request: http.Request, response: http.Response) -> None:
+        if self._token is not None and not authorized(request, self._token):
+            self._log.warning("display.refused", peer=request.peer, path=request.path)
+            await response.send(401, b"this station's page needs its token\n",
+                                [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])  # fmt: skip
+        elif request.path in STATIC:
+            name, content_type = STATIC[request.path]
+            body = resources.files("edge_agent.display").joinpath("static", name).read_bytes()
+            # no-cache: after an upgrade the kiosk loads the new page at its next reconnect
+            await response.send(200, body, [("Content-Type", f"{content_type}; charset=utf-8"),
+                                            ("Cache-Control", "no-cache")])  # fmt: skip
+        elif request.path == "/api/state":
+            await response.send(200, self._encode().encode(), [("Content-Type", "application/json; charset=utf-8"),
+                                                                ("Cache-Control", "no-store")])  # fmt: skip
+        elif request.path == "/events":
+            await self._events(request, response)
+        else:
+            await response.send(404, b"not here\n", [("Content-Type", "text/plain")])
 
-        name, content_type = STATIC[request.path]
-        body = resources.files("edge_agent.display").joinpath("static", name).read_bytes()
-        # no-cache: after an upgrade the kiosk loads the new page at its next reconnect
-        return web.Response(body=body, content_type=content_type, headers={"Cache-Control": "no-cache"})
-
-    async def _state(self, request: web.Request) -> web.StreamResponse:
-        from aiohttp import web
-
-        return web.json_response(self._hub.document(), headers={"Cache-Control": "no-store"})
-
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        from aiohttp_sse import EventSourceResponse
-
+    async def _events(self, request: http.Request, response: http.Response) -> None:
+        """Server-sent events: the whole document at once and after every real change."""
         changed = self._hub.watch()
-        peer = request.remote
-        self._log.info("display.page_connected", peer=peer, pages=self._hub.watchers)
-        t0 = time.monotonic()
-        stream = EventSourceResponse(ping_interval=10, send_timeout=10)
+        self._log.info("display.page_connected", peer=request.peer, pages=self._hub.watchers)
+        t0 = last = time.monotonic()
         try:
-            await stream.prepare(request)
-            async with stream:
-                await stream.send(self._encode(), event="state", retry=RETRY_MS)
-                while stream.is_connected() and not self._closing:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(5):  # also notices a page gone quiet
-                            await changed.wait()
-                    if changed.is_set() and not self._closing:
-                        changed.clear()
-                        await stream.send(self._encode(), event="state")
-        except (ConnectionError, TimeoutError):
-            pass  # the page went away; it reconnects on its own if it still exists
+            await response.start(200, [("Content-Type", "text/event-stream; charset=utf-8"),
+                                       ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")])  # fmt: skip
+            await response.write(f"retry: {RETRY_MS}\nevent: state\ndata: {self._encode()}\n\n".encode())
+            while not self._closing and not response.gone.is_set():
+                waits = {asyncio.ensure_future(changed.wait()), asyncio.ensure_future(response.gone.wait())}
+                _, pending = await asyncio.wait(waits, timeout=PING_S, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                if response.gone.is_set() or self._closing:
+                    break
+                if changed.is_set():
+                    changed.clear()
+                    await response.write(f"event: state\ndata: {self._encode()}\n\n".encode())
+                    last = time.monotonic()
+                elif time.monotonic() - last >= PING_S:
+                    await response.write(b": ping\n\n")
+                    last = time.monotonic()
+        except ConnectionError:
+            pass  # the page went away (or stalled); it reconnects on its own if it still exists
         finally:
             self._hub.unwatch(changed)
-            self._log.info("display.page_disconnected", peer=peer, seconds=round(time.monotonic() - t0, 1))
-        return stream
+            self._log.info("display.page_disconnected", peer=request.peer,
+                           seconds=round(time.monotonic() - t0, 1))  # fmt: skip
 
     def _encode(self) -> str:
         return json.dumps(self._hub.document(), separators=(",", ":"), ensure_ascii=False)
