@@ -213,13 +213,9 @@ class Fleet:
 
     async def on_manifest(self, payload: bytes) -> None:
 
-        def apply(conn: Any) -> manifest.ManifestOutcome | str:
-            parsed = manifest.parse(payload)
-            if isinstance(parsed, str):
-                return parsed
-            return manifest.apply(conn, parsed)
-
-        result = (await self.stores.manifest_writer.submit(apply)).value
+        result = (
+            await self.stores.manifest_writer.submit(lambda conn: manifest.apply_raw(conn, payload))
+        ).value
         if isinstance(result, str):
             await self.alerts.bad_message(self.out.topics.manifest, result)
             return

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,6 +119,66 @@ def test_manifest_parse_errors_name_the_field() -> None:
     assert isinstance(
         manifest.parse(json.dumps({"version": 1, "base_version": None}).encode()), ManifestMessage
     )
+
+
+GOOD_RETURN = {"return_id": "R1", "order_number": "SO-1", "keys": {"sscc": "S1", "tracking_number": "T1"},
+               "customer": {"name": "Ä. Virtanen"}, "items": [{"sku": "X", "qty": 1}], "bin": "B7"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    ({"version": "x"}, "version: must be a whole number"),
+    ({"version": -1}, "version: must be a whole number of at least 0"),
+    ({"base_version": 1.5}, "base_version: must be a whole number of at least 0 or null"),
+    ({"chunk": 0}, "chunk: must be a whole number of at least 1"),
+    ({"upserts": {}}, "upserts: must be a list"),
+    ({"deletes": ["R1", 2]}, "deletes[1]: must be a string"),
+    ({"upserts": [GOOD_RETURN, 5]}, "upserts[1]: must be an object"),
+    ({"upserts": [{**GOOD_RETURN, "return_id": 7}]}, "upserts[0].return_id: must be a string"),
+    ({"upserts": [{**GOOD_RETURN, "return_id": ""}]}, "upserts[0].return_id: 1 to 64 characters"),
+    ({"upserts": [{"order_number": "SO-1"}]}, "upserts[0].return_id: must be a string"),
+    ({"upserts": [{**GOOD_RETURN, "order_number": "x" * 65}]}, "upserts[0].order_number: at most 64"),
+    ({"upserts": [{**GOOD_RETURN, "keys": {"sscc": 1}}]}, "upserts[0].keys: every value must be a string"),
+    ({"upserts": [{**GOOD_RETURN, "keys": None}]}, "upserts[0].keys: must be an object"),
+    ({"upserts": [{**GOOD_RETURN, "customer": "A"}]}, "upserts[0].customer: must be an object or null"),
+    ({"upserts": [{**GOOD_RETURN, "items": [1]}]}, "upserts[0].items: every item must be an object"),
+    ({"upserts": [{**GOOD_RETURN, "bin": 3}]}, "upserts[0].bin: must be a string or null"),
+])  # fmt: skip
+def test_manifest_messages_are_checked_in_sqlite_naming_the_field(
+    tmp_path: Path, change: dict[str, Any], where: str
+) -> None:
+    conn = open_manifest_db(tmp_path)
+    raw = json.dumps({"version": 3, "base_version": None, **change}).encode()
+    error = manifest.apply_raw(conn, raw)
+    assert isinstance(error, str) and where in error, error
+    assert isinstance(manifest.parse(raw), str)  # pydantic's model refuses it too
+    assert manifest.version(conn) == 0 and _ids(conn) == set()
+
+
+def test_manifest_rows_written_by_sqlite_are_what_the_model_says(tmp_path: Path) -> None:
+    conn = open_manifest_db(tmp_path)
+    minimal = {"return_id": "R2"}
+    raw = json.dumps({"version": 3, "base_version": None, "upserts": [GOOD_RETURN, minimal, {**GOOD_RETURN,
+                      "return_id": "R3", "customer": None, "bin": None, "extra": [1]}]}).encode()  # fmt: skip
+    out = manifest.apply_raw(conn, raw)
+    assert not isinstance(out, str) and out.status == "snapshot_applied" and out.rows == 3
+    rows = {r[0]: r[1:] for r in conn.execute(f"SELECT * FROM {manifest.active_table(conn)}")}
+    model = manifest.parse(raw)
+    assert isinstance(model, ManifestMessage)
+    for ret in model.upserts:
+        order, tracking, sscc, data = rows[ret.return_id]
+        assert (order, tracking, sscc) == (
+            ret.order_number,
+            ret.keys.get("tracking_number"),
+            ret.keys.get("sscc"),
+        )
+        assert json.loads(data) == {
+            "keys": ret.keys,
+            "customer": ret.customer,
+            "items": ret.items,
+            "bin": ret.bin,
+        }
+    for bad in (b"\xff", b"[1, 2]", b"{not json", b"7"):
+        assert isinstance(manifest.apply_raw(conn, bad), str)
 
 
 def test_deep_merge_and_local_only_keys() -> None:

@@ -9,6 +9,11 @@ Scans keep matching the old table all along and see the new one whole or not at 
 A delta applies to the active table when the local version equals its `base_version`; a delta
 in several chunks bumps the version when its last chunk is in. Anything else is out of step and
 the caller asks the central system for what is missing (`manifest/request`).
+
+Messages are read, checked and written by SQLite's JSON functions (`json_each`), not parsed into
+Python objects: a chunk of thousands of returns is one statement, during which the sqlite3 module
+releases the GIL, so a 1,000,000-return snapshot does not hold up scans (bench/manifest.py). The
+checks are those of `sync.models.ManifestReturn`, and errors name the field (`upserts[3].keys`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from edge_agent.store.db import RETURNS_COLUMNS, key_indexes
-from edge_agent.sync.models import ManifestMessage, ManifestReturn, describe
+from edge_agent.sync.models import ManifestMessage, describe
 
 Status = Literal["applied", "chunk_staged", "snapshot_applied", "out_of_step", "ignored", "rejected"]
 
@@ -35,12 +40,126 @@ class ManifestOutcome:
     rows: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A manifest message whose header is read and whose returns are checked; `upserts` and
+    `deletes` stay JSON text for SQLite."""
+
+    version: int
+    base_version: int | None
+    chunk: int
+    chunks: int
+    upserts: str
+    deletes: str
+
+    @classmethod
+    def of(cls, model: ManifestMessage) -> Message:
+        return cls(model.version, model.base_version, model.chunk, model.chunks,
+                   json.dumps([r.model_dump(exclude_none=True) for r in model.upserts]),
+                   json.dumps(model.deletes))  # fmt: skip
+
+
 def parse(raw: bytes) -> ManifestMessage | str:
-    """The message, or a sentence saying what is wrong with it."""
+    """The message as pydantic reads it (tests, tools), or a sentence saying what is wrong."""
     try:
         return ManifestMessage.model_validate_json(raw)
     except ValidationError as exc:
         return describe(exc)
+
+
+_CHECK_UPSERTS = """
+SELECT key, problem FROM (
+  SELECT u.key AS key, CASE
+    WHEN u.type != 'object' THEN 'must be an object'
+    WHEN json_type(u.value, '$.return_id') IS NOT 'text' THEN 'return_id: must be a string'
+    WHEN length(json_extract(u.value, '$.return_id')) NOT BETWEEN 1 AND 64 THEN 'return_id: 1 to 64 characters'
+    WHEN json_type(u.value, '$.order_number') NOT IN ('text', 'null') THEN 'order_number: must be a string or null'
+    WHEN length(json_extract(u.value, '$.order_number')) > 64 THEN 'order_number: at most 64 characters'
+    WHEN json_type(u.value, '$.keys') != 'object' THEN 'keys: must be an object'
+    WHEN EXISTS (SELECT 1 FROM json_each(u.value, '$.keys') AS k WHERE k.type != 'text')
+      THEN 'keys: every value must be a string'
+    WHEN json_type(u.value, '$.customer') NOT IN ('object', 'null') THEN 'customer: must be an object or null'
+    WHEN json_type(u.value, '$.items') != 'array' THEN 'items: must be a list'
+    WHEN EXISTS (SELECT 1 FROM json_each(u.value, '$.items') AS i WHERE i.type != 'object')
+      THEN 'items: every item must be an object'
+    WHEN json_type(u.value, '$.bin') NOT IN ('text', 'null') THEN 'bin: must be a string or null'
+    WHEN length(json_extract(u.value, '$.bin')) > 64 THEN 'bin: at most 64 characters'
+  END AS problem FROM json_each(?) AS u
+) WHERE problem IS NOT NULL LIMIT 1
+"""
+
+_UPSERT = """
+INSERT OR REPLACE INTO {table}(return_id, order_number, tracking_number, sscc, data)
+SELECT json_extract(value, '$.return_id'), json_extract(value, '$.order_number'),
+       json_extract(value, '$.keys.tracking_number'), json_extract(value, '$.keys.sscc'),
+       json_object('keys', json(coalesce(json_extract(value, '$.keys'), '{{}}')),
+                   'customer', json(json_extract(value, '$.customer')),
+                   'items', json(coalesce(json_extract(value, '$.items'), '[]')),
+                   'bin', json_extract(value, '$.bin'))
+FROM json_each(?)
+"""
+
+
+def _integer(fields: dict[str, tuple[str, Any, str | None]], name: str, default: int | None, low: int,
+             required: bool = False, nullable: bool = False) -> int | str | None:  # fmt: skip
+    if name not in fields:
+        return f"{name}: Field required" if required else default
+    kind, atom, _ = fields[name]
+    if kind == "null" and nullable:
+        return None
+    if kind != "integer" or atom < low:
+        return f"{name}: must be a whole number of at least {low}" + (" or null" if nullable else "")
+    return int(atom)
+
+
+def read(conn: sqlite3.Connection, raw: bytes) -> Message | str:
+    """The message with its returns checked, or a sentence saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+        top = conn.execute(
+            "SELECT key, type, atom, CASE WHEN type IN ('array', 'object') THEN value END FROM json_each(?)",
+            (text,),
+        ).fetchall()
+    except UnicodeDecodeError as exc:
+        return f"manifest message is not UTF-8: {exc.reason} at byte {exc.start}"
+    except sqlite3.OperationalError as exc:
+        return f"manifest message is not valid JSON: {exc}"
+    if not top or any(not isinstance(key, str) for key, *_ in top):
+        return "manifest message is not a JSON object"
+    fields = {key: (kind, atom, value) for key, kind, atom, value in top}
+    header = [
+        _integer(fields, "version", None, 0, required=True),
+        _integer(fields, "base_version", None, 0, required=True, nullable=True),
+        _integer(fields, "chunk", 1, 1),
+        _integer(fields, "chunks", 1, 1),
+    ]
+    problems = [h for h in header if isinstance(h, str)]
+    lists = {}
+    for name in ("upserts", "deletes"):
+        kind, _, value = fields.get(name, ("array", None, "[]"))
+        if kind != "array":
+            problems.append(f"{name}: must be a list")
+        lists[name] = value or "[]"
+    if problems:
+        return "; ".join(problems)
+    bad = conn.execute(_CHECK_UPSERTS, (lists["upserts"],)).fetchone()
+    if bad is not None:
+        return f"upserts[{bad[0]}].{bad[1]}" if ":" in bad[1] else f"upserts[{bad[0]}]: {bad[1]}"
+    bad = conn.execute(
+        "SELECT key FROM json_each(?) WHERE type != 'text' LIMIT 1", (lists["deletes"],)
+    ).fetchone()
+    if bad is not None:
+        return f"deletes[{bad[0]}]: must be a string"
+    version, base, chunk, chunks = header
+    assert isinstance(version, int) and isinstance(chunk, int) and isinstance(chunks, int)
+    assert base is None or isinstance(base, int)
+    return Message(version, base, chunk, chunks, lists["upserts"], lists["deletes"])
+
+
+def apply_raw(conn: sqlite3.Connection, raw: bytes) -> ManifestOutcome | str:
+    """Read and apply one message inside the writer's transaction; a sentence when it is bad."""
+    msg = read(conn, raw)
+    return msg if isinstance(msg, str) else apply(conn, msg)
 
 
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -60,24 +179,19 @@ def active_table(conn: sqlite3.Connection) -> str:
     return f"returns_{int(_meta(conn, 'active') or 0)}"
 
 
-def _rows(upserts: list[ManifestReturn]) -> list[tuple[str, str | None, str | None, str | None, str]]:
-    return [
-        (
-            r.return_id,
-            r.order_number,
-            r.keys.get("tracking_number"),
-            r.keys.get("sscc"),
-            json.dumps(
-                {"keys": r.keys, "customer": r.customer, "items": r.items, "bin": r.bin},
-                separators=(",", ":"),
-            ),
+def _write(conn: sqlite3.Connection, table: str, msg: Message) -> int:
+    """Upserts and deletes of one message, each one statement over its JSON; returns upserts."""
+    rows = conn.execute(_UPSERT.format(table=table), (msg.upserts,)).rowcount
+    if msg.deletes != "[]":
+        conn.execute(
+            f"DELETE FROM {table} WHERE return_id IN (SELECT value FROM json_each(?))", (msg.deletes,)
         )
-        for r in upserts
-    ]
+    return int(rows)
 
 
-def apply(conn: sqlite3.Connection, msg: ManifestMessage) -> ManifestOutcome:
+def apply(conn: sqlite3.Connection, message: Message | ManifestMessage) -> ManifestOutcome:
     """Apply one manifest message inside the writer's transaction."""
+    msg = message if isinstance(message, Message) else Message.of(message)
     local = version(conn)
     if msg.chunk > msg.chunks:
         return ManifestOutcome("rejected", local, f"chunk {msg.chunk} of {msg.chunks}")
@@ -86,7 +200,7 @@ def apply(conn: sqlite3.Connection, msg: ManifestMessage) -> ManifestOutcome:
     return _delta(conn, msg, local)
 
 
-def _snapshot_chunk(conn: sqlite3.Connection, msg: ManifestMessage, local: int) -> ManifestOutcome:
+def _snapshot_chunk(conn: sqlite3.Connection, msg: Message, local: int) -> ManifestOutcome:
     staging = _meta(conn, "staging_version")
     if msg.version <= local and staging != str(msg.version):
         return ManifestOutcome("ignored", local)
@@ -105,16 +219,13 @@ def _snapshot_chunk(conn: sqlite3.Connection, msg: ManifestMessage, local: int) 
     ).fetchone()
     if seen:
         return ManifestOutcome("ignored", local)
-    rows = _rows(msg.upserts)
-    conn.executemany(f"INSERT OR REPLACE INTO {target} VALUES (?,?,?,?,?)", rows)
-    if msg.deletes:
-        conn.executemany(f"DELETE FROM {target} WHERE return_id = ?", [(d,) for d in msg.deletes])
+    rows = _write(conn, target, msg)
     conn.execute("INSERT INTO snapshot_chunks(version, chunk) VALUES (?, ?)", (msg.version, msg.chunk))
     have = conn.execute("SELECT count(*) FROM snapshot_chunks WHERE version = ?", (msg.version,)).fetchone()[
         0
     ]
     if have < int(_meta(conn, "staging_chunks") or msg.chunks):
-        return ManifestOutcome("chunk_staged", local, rows=len(rows))
+        return ManifestOutcome("chunk_staged", local, rows=rows)
     for statement in key_indexes(target):
         conn.execute(statement)
     _set(conn, "active", str(1 - active))
@@ -125,7 +236,7 @@ def _snapshot_chunk(conn: sqlite3.Connection, msg: ManifestMessage, local: int) 
     return ManifestOutcome("snapshot_applied", msg.version, rows=total)
 
 
-def _delta(conn: sqlite3.Connection, msg: ManifestMessage, local: int) -> ManifestOutcome:
+def _delta(conn: sqlite3.Connection, msg: Message, local: int) -> ManifestOutcome:
     if msg.version <= local:
         return ManifestOutcome("ignored", local)
     if msg.base_version != local:
@@ -134,17 +245,14 @@ def _delta(conn: sqlite3.Connection, msg: ManifestMessage, local: int) -> Manife
     done = set(json.loads(_meta(conn, key) or "[]"))
     if msg.chunk in done:
         return ManifestOutcome("ignored", local)
-    table = active_table(conn)
-    rows = _rows(msg.upserts)
-    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?)", rows)
-    conn.executemany(f"DELETE FROM {table} WHERE return_id = ?", [(d,) for d in msg.deletes])
+    rows = _write(conn, active_table(conn), msg)
     done.add(msg.chunk)
     if len(done) < msg.chunks:
         _set(conn, key, json.dumps(sorted(done)))
-        return ManifestOutcome("chunk_staged", local, rows=len(rows))
+        return ManifestOutcome("chunk_staged", local, rows=rows)
     conn.execute("DELETE FROM meta WHERE key LIKE 'delta_%_chunks'")
     _set(conn, "version", str(msg.version))
-    return ManifestOutcome("applied", msg.version, rows=len(rows))
+    return ManifestOutcome("applied", msg.version, rows=rows)
 
 
 def drop_version(conn: sqlite3.Connection) -> None:
