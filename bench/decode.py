@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="(the figures' JSON line is always printed)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
@@ -107,6 +108,8 @@ def main() -> None:
     print(f"{'edge-agent decode':24}{ours[0]:>12,.0f}{ours[1]:>10.1f}{ours[2]:>10.1f}")
     print(f"{'biip.parse (baseline)':24}{base[0]:>12,.0f}{base[1]:>10.1f}{base[2]:>10.1f}")
     print(f"ratio to baseline: {ours[0] / base[0]:.2f}x throughput")
+    print("JSON " + json.dumps({"payloads": len(payloads), "rate": ours[0], "p50_us": ours[1], "p99_us": ours[2],
+                               "biip_rate": base[0], "biip_p50_us": base[1], "biip_p99_us": base[2]}))  # fmt: skip
     verdict = "meets" if ours[0] >= TARGET_PER_S else "MISSES"
     print(f"target {TARGET_PER_S:,} payloads/s: {verdict}")
     verdict = "meets" if ours[2] <= TARGET_P99_US else "MISSES"

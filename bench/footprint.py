@@ -123,9 +123,6 @@ def main() -> None:
         "steady_rss_mb": statistics.median(r["steady_rss_mb"] for r in runs),
         "mappings": runs[-1]["mappings"],
     }
-    if args.json:
-        print(json.dumps(result))
-        return
     print(f"one agent: serial scanner + ZPL printer + display, median of {args.runs} starts")
     print(f"{'':40}{'CPU s':>8}{'RSS MB':>8}")
     print(f"{'python -c pass (floor)':40}{result['bare_cpu_s']:>8.2f}{result['bare_rss_mb']:>8.1f}")
@@ -133,6 +130,8 @@ def main() -> None:
     print(f"{'agent at READY':40}{result['ready_cpu_s']:>8.2f}{result['ready_rss_mb']:>8.1f}")
     print(f"{'agent after 5 s':40}{'':>8}{result['steady_rss_mb']:>8.1f}")
     print("largest mappings: " + ", ".join(f"{k} {v:.1f} MB" for k, v in result["mappings"]))
+    if args.json:
+        print("JSON " + json.dumps(result))
 
 
 if __name__ == "__main__":

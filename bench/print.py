@@ -138,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="(the figures' JSON line is always printed)")
     args = parser.parse_args()
     renders = render_times(args.rounds)
     fixed = fixed_zpl_times(args.rounds * 10)
@@ -181,6 +182,8 @@ def main() -> None:
     for name, lang, p50, p99 in renders:
         print(f"{name:16}{lang:10}{p50:>10.0f}{p99:>10.0f}")
     print(f"{'(baseline) a fixed ZPL string, formatted':26}{fixed[0]:>10.1f}{fixed[1]:>10.1f}")
+    print("JSON " + json.dumps({"jobs": len(trips), "p50_us": statistics.median(trips), "p99_us": pct(trips, 0.99),
+                               "floor_p50_us": statistics.median(base), "floor_p99_us": pct(base, 0.99)}))  # fmt: skip
 
 
 if __name__ == "__main__":

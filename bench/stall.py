@@ -103,6 +103,7 @@ def run(seconds: float, busy: bool, folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--json", action="store_true", help="(the figures' JSON line is always printed)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp:
         quiet = run(args.seconds, False, Path(tmp) / "quiet")
@@ -113,6 +114,7 @@ def main() -> None:
         print(f"{label[:34]:34}{r['p50_ms']:>8}{r['p99_ms']:>8}{r['max_ms']:>8}{r['over_20ms']:>8}")
     print("slowest with everything on: " + "; ".join(busy["slowest"]))
     print("slowest alone: " + "; ".join(quiet["slowest"]))
+    print("JSON " + json.dumps({"seconds": args.seconds, "quiet": quiet, "busy": busy}))
 
 
 if __name__ == "__main__":
