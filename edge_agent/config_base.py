@@ -14,7 +14,9 @@ KEY_NAMES = ("return_id", "order_number", "tracking_number", "sscc", "gtin", "li
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    # The attribute docstrings are for people reading the tree; pydantic need not parse this
+    # source at every start to copy them into descriptions nobody reads (36 ms of start-up CPU).
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def split_server(server: str) -> tuple[str, int]:
