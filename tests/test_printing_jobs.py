@@ -232,8 +232,13 @@ def test_thousand_jobs_redelivered_and_sigkilled_print_once(
     for job_id, state in s.items():
         n = at_sim.get(job_id.split("-")[1], 0)
         assert (state == "printed" and n == 1) or (state == "uncertain" and n <= 1), (job_id, state, n)
-    accepted = Counter(e["job_id"] for e in events(central, "event/print") if e["state"] == "accepted")
-    assert max(accepted.values()) == 1
+    # at least once: an event sent before a SIGKILL and not yet marked sent is sent again after it,
+    # the same bytes; a job accepted twice would be a second event (another ts)
+    accepted = Counter(
+        json.dumps(e, sort_keys=True) for e in events(central, "event/print") if e["state"] == "accepted"
+    )
+    by_job = Counter(json.loads(k)["job_id"] for k in accepted)
+    assert max(by_job.values()) == 1, [k for k in accepted if by_job[json.loads(k)["job_id"]] > 1]
     print(json.dumps({"kills": kills, "printed": sum(v == "printed" for v in s.values()),
                       "uncertain": sum(v == "uncertain" for v in s.values())}))  # fmt: skip
 
