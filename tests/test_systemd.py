@@ -180,7 +180,8 @@ def test_launcher_forwards_ready_pings_the_watchdog_and_restarts_a_hung_agent(
         os.kill(int(str(children[0])), signal.SIGSTOP)  # hung: its loop no longer turns
         frozen = read_datagrams(sock, 6.0)
         pings = [t for t, m in frozen if m == "WATCHDOG=1"]
-        assert len(pings) >= 8 and max(b - a for a, b in itertools.pairwise(pings)) < 1.0
+        # pinged every 0.5 s; systemd would kill the service only after 2 s (WATCHDOG_USEC) without one
+        assert len(pings) >= 6 and max(b - a for a, b in itertools.pairwise(pings)) < 2.0
         hung = [r for r in records() if r.get("event") == "agent.hung"]
         assert hung and hung[0]["release"]
         deadline = time.monotonic() + 20
