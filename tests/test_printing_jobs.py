@@ -118,6 +118,18 @@ def test_a_burst_of_jobs_trusts_a_fresh_ready_answer(
     wait_until(lambda: states(db).get("J-00020") == "printed", what="J-00020 printed")
     assert sim.control("stats")["status_queries"] - before == burst + 1
     assert all(n == 1 for n in printed_at_sim(tmp_path).values()) and len(printed_at_sim(tmp_path)) == 21
+    # a job accepted while the worker is idle with a fresh answer is claimed in the same commit and
+    # handed over: the same events, in the same order, as a job the worker reads back
+    claimed = [r["job_id"] for r in agent.records() if r.get("event") == "job.accepted" and r.get("claimed")]
+    assert claimed, "no job was handed over at acceptance"
+    wait_until(
+        lambda: sum(e["state"] == "printed" for e in events(central, "event/print")) == 21, what="events"
+    )
+    for i in range(21):
+        seen = [
+            (e["state"], e["attempts"]) for e in events(central, "event/print") if e["job_id"] == f"J-{i:05d}"
+        ]
+        assert seen == [("accepted", 0), ("printing", 1), ("printed", 1)], (i, seen)
 
 
 def test_job_rules_rejections_reprint_expiry_and_library(

@@ -38,7 +38,7 @@ from drivers.printers import PrinterStatus
 from edge_agent.config import AgentConfig
 from edge_agent.ports import Station, Stores
 from edge_agent.printing.errors import JobRejected
-from edge_agent.printing.jobdata import job_data, templates_of
+from edge_agent.printing.jobdata import StoredJob, job_data, templates_of
 from edge_agent.printing.templates import TemplateError, fill
 from edge_agent.store import outbox
 from edge_agent.sync.alerts import Alerts
@@ -47,7 +47,8 @@ from edge_agent.sync.outbound import Outbound
 
 
 class Worker(Protocol):
-    """What the service uses of a printer's worker (worker.py): its last status and a nudge."""
+    """What the service uses of a printer's worker (worker.py): its last status, a nudge, and the
+    hand-over of a job claimed as it is accepted."""
 
     @property
     def language(self) -> str: ...
@@ -58,6 +59,12 @@ class Worker(Protocol):
     def wake(self) -> None: ...
 
     def signal(self, data: bytes, name: str) -> None: ...
+
+    def can_take(self, body: dict[str, Any]) -> bool: ...
+
+    def take(self, job: StoredJob) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class PrintService:
@@ -206,7 +213,12 @@ class PrintService:
         self.out.wake()
 
     async def accept(self, job: PrintJob, printer_id: str) -> bool:
+        """Store the job, `accepted`. When its printer's worker is idle with a fresh `ready` answer,
+        the job is also claimed (`printing`) in the same commit and handed to the worker, which
+        sends it without reading it back or committing again (bench/print.py)."""
         body = job.model_dump(exclude_none=True)
+        worker = self.workers.get(printer_id)
+        claim = worker is not None and worker.can_take(body)
 
         def store(conn: sqlite3.Connection) -> bool:
             now = time.time()
@@ -217,15 +229,21 @@ class PrintService:
             )
             if cur.rowcount == 1:
                 self._event(conn, job.job_id, printer_id, "accepted", 0, None)
+                if claim:
+                    self._set_state(conn, job.job_id, "printing", expect=("accepted",), attempt=True)
             return cur.rowcount == 1
 
         new = (await self.stores.writer.submit(store)).value
         if new:
-            self._log.info("job.accepted", job_id=job.job_id, printer=printer_id)
+            self._log.info("job.accepted", job_id=job.job_id, printer=printer_id, claimed=claim)
             self.out.wake()
-            worker = self.workers.get(printer_id)
             if worker is not None:
-                worker.wake()
+                if claim:
+                    worker.take(StoredJob(job.job_id, printer_id, body))
+                else:
+                    worker.wake()
+        elif claim and worker is not None:
+            worker.release()
         else:
             self._log.info("job.redelivered", job_id=job.job_id)
         return new

@@ -39,6 +39,9 @@ class PrinterWorker:
         self.language = cfg.language
         self.last = PrinterStatus("unknown", "not asked yet")
         self._asked_at = float("-inf")
+        self._idle = False
+        """The last look found no accepted job and nothing is being sent: a new job is the next one."""
+        self._taken: deque[StoredJob] = deque()
         self._published: PrinterStatus | None = None
         self._wake = asyncio.Event()
         self._signals: deque[tuple[float, bytes, str]] = deque(maxlen=8)
@@ -46,7 +49,29 @@ class PrinterWorker:
         self._log = structlog.get_logger("edge_agent.printing").bind(component="printer", printer=printer_id)
 
     def wake(self) -> None:
+        self._idle = False  # jobs were put back or reprinted: the next one comes from storage
         self._wake.set()
+
+    def can_take(self, body: dict[str, Any]) -> bool:
+        """Whether a job being accepted may be claimed in the same commit and handed over: the
+        worker is idle and its printer said `ready` less than `status_fresh_s` ago. Reserves
+        the worker (`take` or `release` follows)."""
+        fresh = time.monotonic() - self._asked_at < self._service.config().printing.status_fresh_s
+        not_after = body.get("not_after")
+        if not (self._idle and fresh and self.last.ready and self._driver is not None):
+            return False
+        if not_after and parse_rfc3339(not_after) < datetime.now(UTC):
+            return False
+        self._idle = False
+        return True
+
+    def take(self, job: StoredJob) -> None:
+        """A job claimed (`printing`) by its accepting commit: sent next, as it is."""
+        self._taken.append(job)
+        self._wake.set()
+
+    def release(self) -> None:
+        self._idle = True
 
     def signal(self, data: bytes, name: str) -> None:
         """Bytes that are not a job (a buzzer): sent between jobs, never inside one."""
@@ -121,7 +146,12 @@ class PrinterWorker:
         while True:
             self._wake.clear()  # before the query: a job accepted during it wakes the wait below
             await self._send_signals()
+            if self._taken:
+                taken = self._taken.popleft()
+                await self._send(taken, taken.body, poll, self._log.bind(job_id=taken.job_id))
+                continue
             job = await self._next_job()
+            self._idle = job is None and not self._taken
             if job is None:
                 try:
                     async with asyncio.timeout(poll):
@@ -153,7 +183,25 @@ class PrinterWorker:
             return
         if not await service.set_state(job.job_id, "printing", expect=("accepted",), attempt=True):
             return
-        assert self._driver is not None
+        await self._send(job, body, poll, log, data)
+
+    async def _send(
+        self, job: StoredJob, body: dict[str, Any], poll: float, log: Any, data: bytes | None = None
+    ) -> None:
+        """A job claimed (`printing`): its bytes to the printer, then `printed`, `uncertain`, or back to
+        `accepted` when nothing reached the printer."""
+        service = self._service
+        if data is None:
+            try:
+                data = self._render(body)
+            except (TemplateError, ValueError) as exc:
+                await service.set_state(job.job_id, "failed", expect=("printing",),
+                                        error={"code": "render_failed", "message": str(exc)})  # fmt: skip
+                return
+        if self._driver is None:
+            await service.stores.writer.submit(lambda c: c.execute(
+                "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job.job_id,)))  # fmt: skip
+            return
         try:
             await self._driver.send(data, name=job.job_id)
             if isinstance(self._driver, FilePrinter) and body.get("template"):
