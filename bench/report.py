@@ -61,8 +61,10 @@ WHY = {
     "snapshot_scans": "Scans are no longer held up by parsing (p50 as without a snapshot); what is "
     "left are a few scans at the start of the snapshot, when 32 chunks arrive at once, and at the "
     "end, when the indexes are built and the table flips.",
-    "print_p50": "A job is committed twice before its first byte (accepted, then printing: a job "
-    "marked printing is never printed again by itself, so that commit must come before the bytes).",
+    "print_p50": "A job reaching a busy worker (or a printer whose last answer is stale) is "
+    "committed twice before its first byte (accepted, then printing: a job marked printing is never "
+    "printed again by itself, so that commit must come before the bytes); an idle worker's job is "
+    "claimed in the accepting commit.",
     "decode": "This machine runs at about half the speed it had when the target was set (biip's bare "
     "parse: see its column); scaled by that, the figure meets it.",
     "stall": "",
