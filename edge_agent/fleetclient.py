@@ -128,17 +128,23 @@ def agents(
     return {k: v for k, v in out.items() if "state" in v}
 
 
+def command(reply_topic: str, cmd_args: dict[str, Any]) -> tuple[str, bytes, Properties]:
+    """A new command request: its request id, its payload, and the MQTT 5 properties that send the
+    reply to `reply_topic` with the request id as correlation data."""
+    request_id = uuid.uuid4().hex
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.ResponseTopic = reply_topic
+    props.CorrelationData = request_id.encode()
+    return request_id, json.dumps({"request_id": request_id, "args": cmd_args}).encode(), props
+
+
 def request(
     fleet: Fleet, site: str, device: str, name: str, cmd_args: dict[str, Any], timeout: float
 ) -> dict[str, Any] | None:
     reply_topic = f"fleet/replies/{uuid.uuid4().hex}"
     fleet.subscribe(reply_topic)
-    request_id = uuid.uuid4().hex
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    props.ResponseTopic = reply_topic
-    props.CorrelationData = request_id.encode()
-    fleet.publish(f"dock/v1/{site}/{device}/cmd/{name}", json.dumps({"request_id": request_id, "args": cmd_args}).encode(),
-                  props=props)  # fmt: skip
+    request_id, body, props = command(reply_topic, cmd_args)
+    fleet.publish(f"dock/v1/{site}/{device}/cmd/{name}", body, props=props)
 
     def match(topic: str, payload: bytes, _p: Any) -> dict[str, Any] | None:
         data = json_object(payload)
@@ -165,12 +171,8 @@ def fan_out(
             rows[who] = {"device": who, "status": "offline", "result": None,
                          "error": entry["state"].get("reason") or "offline"}  # fmt: skip
             continue
-        request_id = uuid.uuid4().hex
+        request_id, body, props = command(reply_topic, cmd_args)
         pending[request_id] = who
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ResponseTopic = reply_topic
-        props.CorrelationData = request_id.encode()
-        body = json.dumps({"request_id": request_id, "args": cmd_args}).encode()
         infos.append(fleet.client.publish(f"dock/v1/{s}/{d}/cmd/{name}", body, qos=1, properties=props))
     deadline = started + args.timeout
     for info in infos:

@@ -16,10 +16,16 @@ import time
 import uuid
 from typing import Any
 
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from edge_agent.fleetclient import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Fleet, agents, json_object, split_target
+from edge_agent.fleetclient import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    Fleet,
+    agents,
+    command,
+    json_object,
+    split_target,
+)
 
 TERMINAL = ("healthy", "rolled_back", "failed")
 
@@ -91,12 +97,8 @@ def _phase(
     fleet.subscribe(reply_topic)
     pending: dict[str, str] = {}
     for who in group:
-        request_id = uuid.uuid4().hex
+        request_id, body, props = command(reply_topic, cmd_args)
         pending[request_id] = who
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ResponseTopic = reply_topic
-        props.CorrelationData = request_id.encode()
-        body = json.dumps({"request_id": request_id, "args": cmd_args}).encode()
         fleet.publish(f"dock/v1/{who}/cmd/update", body, props=props)
     rows: dict[str, dict[str, Any]] = {}
     following: set[str] = set()

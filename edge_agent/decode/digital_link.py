@@ -39,10 +39,6 @@ biip's `_PRIMARY_IDENTIFIER_MAP`, written out so that the agent need not import 
 (tests/test_decode_envelopes.py holds the two equal)."""
 
 
-def _primary_keys() -> dict[str, tuple[int | None, tuple[str, ...]]]:
-    return PRIMARY_KEYS
-
-
 def split_uri(uri: str) -> list[tuple[str, str]] | str | None:
     """The URI's elements in order, or an error sentence for a Digital Link that is malformed,
     or None when the text is not a GS1 Digital Link URI at all."""
@@ -55,7 +51,7 @@ def split_uri(uri: str) -> list[tuple[str, str]] | str | None:
     if not host or not slash:
         return None
     segments = path.split("/")
-    keys = _primary_keys()
+    keys = PRIMARY_KEYS
     start = next((i for i, s in enumerate(segments) if s in keys), None)
     if start is None:
         return None

@@ -148,7 +148,7 @@ class PrinterWorker:
             await self._send_signals()
             if self._taken:
                 taken = self._taken.popleft()
-                await self._send(taken, taken.body, poll, self._log.bind(job_id=taken.job_id))
+                await self._send(taken, poll, self._log.bind(job_id=taken.job_id))
                 continue
             job = await self._next_job()
             self._idle = job is None and not self._taken
@@ -175,40 +175,30 @@ class PrinterWorker:
         if not status.ready:
             await asyncio.sleep(poll)  # the job waits; not_after is checked again next time
             return
-        try:
-            data = self._render(body)
-        except (TemplateError, ValueError) as exc:
-            await service.set_state(job.job_id, "failed", expect=("accepted",),
-                                    error={"code": "render_failed", "message": str(exc)})  # fmt: skip
+        data = await self._render_or_fail(job, "accepted")
+        if data is None:
             return
         if not await service.set_state(job.job_id, "printing", expect=("accepted",), attempt=True):
             return
-        await self._send(job, body, poll, log, data)
+        await self._send(job, poll, log, data)
 
-    async def _send(
-        self, job: StoredJob, body: dict[str, Any], poll: float, log: Any, data: bytes | None = None
-    ) -> None:
+    async def _send(self, job: StoredJob, poll: float, log: Any, data: bytes | None = None) -> None:
         """A job claimed (`printing`): its bytes to the printer, then `printed`, `uncertain`, or back to
         `accepted` when nothing reached the printer."""
-        service = self._service
+        service, body = self._service, job.body
         if data is None:
-            try:
-                data = self._render(body)
-            except (TemplateError, ValueError) as exc:
-                await service.set_state(job.job_id, "failed", expect=("printing",),
-                                        error={"code": "render_failed", "message": str(exc)})  # fmt: skip
+            data = await self._render_or_fail(job, "printing")
+            if data is None:
                 return
         if self._driver is None:
-            await service.stores.writer.submit(lambda c: c.execute(
-                "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job.job_id,)))  # fmt: skip
+            await self._unclaim(job.job_id)
             return
         try:
             await self._driver.send(data, name=job.job_id)
             if isinstance(self._driver, FilePrinter) and body.get("template"):
                 await self._driver.write(self._preview(body), job.job_id, ".png")  # the label library
         except NotSent as exc:
-            await self._service.stores.writer.submit(lambda c: c.execute(
-                "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job.job_id,)))  # fmt: skip
+            await self._unclaim(job.job_id)
             log.warning("job.not_sent", error=str(exc))
             self.last = PrinterStatus("offline", str(exc))
             self._asked_at = float("-inf")
@@ -223,6 +213,20 @@ class PrinterWorker:
         await service.set_state(job.job_id, "printed", expect=("printing",))
         self._service.station.prints_total += int(body.get("copies", 1))
         log.info("job.printed", bytes=len(data))
+
+    async def _render_or_fail(self, job: StoredJob, state: str) -> bytes | None:
+        """The job's bytes; None when it cannot be rendered, and the job (in `state`) is then `failed`."""
+        try:
+            return self._render(job.body)
+        except (TemplateError, ValueError) as exc:
+            await self._service.set_state(job.job_id, "failed", expect=(state,),
+                                          error={"code": "render_failed", "message": str(exc)})  # fmt: skip
+            return None
+
+    async def _unclaim(self, job_id: str) -> None:
+        """Nothing of a claimed job reached the printer: it is `accepted` again, sent later."""
+        await self._service.stores.writer.submit(lambda c: c.execute(
+            "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job_id,)))  # fmt: skip
 
     def _preview(self, body: dict[str, Any]) -> bytes:
         from edge_agent.printing.render_png import render_png
