@@ -165,7 +165,7 @@ class Agent:
         self.alerts = Alerts(self.out, Screen(), self.spawn, self.loop)
         self.scans = ScanService(
             self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.set_mode,
-            self._after_scan, self._storage_changed, Path(cfg.storage.path),
+            self._after_scan, self._storage_changed, Path(cfg.storage.path), self.publisher.hand_over,
         )  # fmt: skip
         self.jobs = PrintService(self.out, self.alerts, self.stores, self.station, config)
         self.software = SoftwareUpdates(self.launcher, self.out, __version__)

@@ -1,4 +1,5 @@
-"""Records each decoded scan durably, then gives the worker feedback and wakes the publisher."""
+"""Records each decoded scan durably, hands its event to the publisher, then gives the worker
+feedback."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from drivers.scanners import RawScan
 from edge_agent.clock import ClockWatch
 from edge_agent.decode import Decoded
 from edge_agent.decode.aim import split_symbology
+from edge_agent.store.outbox import OutboxRow
 from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.sync.models import rfc3339
@@ -70,7 +72,12 @@ class ScanService:
         on_recorded: Callable[[ScanRecord], None] = lambda record: None,
         on_storage: Callable[[str, str], None] = lambda state, detail: None,
         storage_dir: Path | None = None,
+        hand_over: Callable[[OutboxRow], bool] = lambda row: False,
     ) -> None:
+        """`hand_over` is called in the writer thread with the event's final row, once it is
+        committed; it returns whether the publisher took it (else `wake_publisher` makes it read
+        the row from storage)."""
+        self._hand_over = hand_over
         self._storage_dir = storage_dir
         self._writer = writer
         self._recorder = recorder
@@ -105,10 +112,19 @@ class ScanService:
         )
         log = self._log.bind(scanner=raw.scanner, event_id=scan.event_id)
         t0 = raw.t_last_byte_ns
+        final: list[bytes] = []
+        handed: list[bool] = []
+
+        def after(conn: sqlite3.Connection, record: ScanRecord, done_ns: int) -> None:
+            final.append(self._recorder.after_commit(conn, record, done_ns, t0))
+
+        def durable(record: ScanRecord) -> None:
+            row = OutboxRow(record.outbox_id, record.topic, final[0], 1, False, None, "scan")
+            handed.append(self._hand_over(row))
+
         try:
             committed = await self._writer.submit(
-                lambda conn: self._recorder.record(conn, scan, self._topic),
-                after=lambda conn, record, done_ns: self._recorder.after_commit(conn, record, done_ns, t0),
+                lambda conn: self._recorder.record(conn, scan, self._topic), after=after, durable=durable
             )
         except Exception as exc:
             self.store_failures += 1
@@ -127,7 +143,8 @@ class ScanService:
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)
         self.scans_total += 1
-        self._wake_publisher()
+        if not handed or not handed[0]:
+            self._wake_publisher()
         ret = record.ret or {}
         log.info(
             "scan.stored",

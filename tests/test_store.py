@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,50 @@ def test_group_commit_shares_commits_under_a_burst_and_isolates_failures(tmp_pat
     conn = sqlite3.connect(tmp_path / "agent.db")
     payloads = [bytes(r[0]).decode() for r in conn.execute("SELECT payload FROM outbox ORDER BY id")]
     assert "13" not in payloads and len(payloads) == 200
+
+
+def test_durable_runs_in_the_writer_thread_once_both_commits_are_on_disk(tmp_path: Path) -> None:
+    """`durable` sees what `fn` and `after` wrote as committed (read by another connection); it is
+    not called when `fn` raised (the lone item is rolled back alone) or when `after` failed."""
+    seen: list[tuple[str, Any]] = []
+
+    def look(row_id: int) -> None:
+        other = sqlite3.connect(tmp_path / "agent.db")
+        row = other.execute("SELECT payload, ready FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        other.close()
+        seen.append((threading.current_thread().name, row and (bytes(row[0]), row[1])))
+
+    def fn(conn: sqlite3.Connection) -> int:
+        return outbox.enqueue(conn, "t/x", b"first", ready=False)
+
+    def after(conn: sqlite3.Connection, row_id: int, _done: int) -> None:
+        conn.execute("UPDATE outbox SET payload = ?, ready = 1 WHERE id = ?", (b"final", row_id))
+
+    def broken_after(conn: sqlite3.Connection, _row_id: int, _done: int) -> None:
+        conn.execute("UPDATE no_such_table SET x = 1")
+
+    def failing(conn: sqlite3.Connection) -> int:
+        outbox.enqueue(conn, "t/x", b"half")
+        raise ValueError("bad item")
+
+    async def main() -> None:
+        writer = Writer(lambda: open_agent_db(tmp_path), "store-writer")
+        writer.start()
+        first = await writer.submit(fn, after=after, durable=look)
+        with pytest.raises(ValueError):
+            await writer.submit(failing, durable=look)
+        third = await writer.submit(fn, after=broken_after, durable=look)
+        writer.stop()
+        assert seen == [("store-writer", (b"final", 1))]
+        conn = sqlite3.connect(tmp_path / "agent.db")
+        rows = conn.execute("SELECT id, payload, ready FROM outbox ORDER BY id").fetchall()
+        # the failing item left nothing; the third keeps its first commit, not ready
+        assert [(r[0], bytes(r[1]), r[2]) for r in rows] == [
+            (first.value, b"final", 1),
+            (third.value, b"first", 0),
+        ]
+
+    asyncio.run(main())
 
 
 def test_outbox_stops_at_the_first_row_not_ready(tmp_path: Path) -> None:

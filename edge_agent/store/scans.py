@@ -52,6 +52,9 @@ class ScanRecord:
     new_mode: str | None
     ret: dict[str, Any] | None
     payload: dict[str, Any]
+    topic: str
+    head: bytes
+    """The event's JSON up to its last field, `latency_us`, which `after_commit` fills in."""
 
 
 class ScanRecorder:
@@ -63,6 +66,7 @@ class ScanRecorder:
         self._site = site
         self._initial_mode = initial_mode
         self._manifest: sqlite3.Connection | None = None
+        self._lookup_sql: dict[tuple[str, ...], str] = {}
 
     def _manifest_conn(self) -> sqlite3.Connection:
         if self._manifest is None:
@@ -70,32 +74,24 @@ class ScanRecorder:
         return self._manifest
 
     def lookup(self, candidates: list[tuple[str, str]]) -> dict[str, Any] | None:
+        """The first candidate (column, value) that matches a return of the active manifest
+        table. One statement, so one read snapshot: a snapshot swap is seen whole or not at all."""
         if not candidates:
             return None
-        conn = self._manifest_conn()
-        conn.execute("BEGIN")
-        try:
-            active = conn.execute("SELECT value FROM meta WHERE key = 'active'").fetchone()[0]
-            table = f"returns_{int(active)}"
-            for column, value in candidates:
-                row = conn.execute(
-                    f"SELECT return_id, order_number, data FROM {table} WHERE {column} = ? LIMIT 1", (value,)
-                ).fetchone()
-                if row is not None:
-                    data = json.loads(row[2])
-                    ret: dict[str, Any] = {
-                        "return_id": row[0],
-                        "order_number": row[1],
-                        "items": data.get("items", []),
-                    }
-                    if data.get("customer") is not None:
-                        ret["customer"] = data["customer"]
-                    if data.get("bin"):
-                        ret["bin"] = data["bin"]
-                    return ret
+        columns = tuple(column for column, _ in candidates)
+        sql = self._lookup_sql.get(columns)
+        if sql is None:
+            sql = self._lookup_sql[columns] = _lookup_statement(columns)
+        row = self._manifest_conn().execute(sql, [value for _, value in candidates]).fetchone()
+        if row is None:
             return None
-        finally:
-            conn.execute("COMMIT")
+        data = json.loads(row[2])
+        ret: dict[str, Any] = {"return_id": row[0], "order_number": row[1], "items": data.get("items", [])}
+        if data.get("customer") is not None:
+            ret["customer"] = data["customer"]
+        if data.get("bin"):
+            ret["bin"] = data["bin"]
+        return ret
 
     def mode(self, conn: sqlite3.Connection) -> str:
         return outbox.get_meta(conn, "mode", self._initial_mode) or self._initial_mode
@@ -115,20 +111,16 @@ class ScanRecorder:
             outcome = "invalid"
         else:
             ret = self.lookup(_candidates(decoded, scan.body))
-            if ret is None:
-                outcome = "unknown"
-            else:
-                seen = conn.execute(
-                    "SELECT 1 FROM received WHERE return_id = ? AND mode = ?", (ret["return_id"], mode)
-                ).fetchone()
-                outcome = "duplicate" if seen else "expected"
-        seq = int(outbox.get_meta(conn, "seq", "0") or 0) + 1
-        outbox.set_meta(conn, "seq", str(seq))
-        if outcome == "expected" and ret is not None:
-            conn.execute(
-                "INSERT INTO received(return_id, mode, seq) VALUES (?,?,?)", (ret["return_id"], mode, seq)
-            )
-        payload = {
+            outcome = "unknown"  # or, with a match, decided with the seq below
+        seq = int(conn.execute(_NEXT_SEQ).fetchone()[0])
+        if ret is not None:
+            # the first scan of a return at this station in this mode is the one recorded
+            first = conn.execute(
+                "INSERT INTO received(return_id, mode, seq) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                (ret["return_id"], mode, seq),
+            ).rowcount
+            outcome = "expected" if first else "duplicate"
+        payload: dict[str, Any] = {
             "v": CONTRACT_VERSION,
             "device": self._device,
             "site": self._site,
@@ -141,11 +133,13 @@ class ScanRecorder:
             "outcome": outcome,
             "return": ret,
             "clock_synced": scan.clock_synced,
-            # Time to the start of this commit. `after_commit` replaces it with the time to the
-            # commit's end (the fsync included) before the row may be published.
-            "latency_us": (time.monotonic_ns() - scan.t_last_byte_ns) // 1000,
         }
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        # `latency_us` comes last so that the final bytes are this head and the measured number.
+        head = json.dumps(payload, separators=(",", ":")).encode("utf-8")[:-1]
+        # Time to the start of this commit; `after_commit` replaces it with the time to the
+        # commit's end (the fsync included) before the row may be published.
+        payload["latency_us"] = (time.monotonic_ns() - scan.t_last_byte_ns) // 1000
+        body = _with_latency(head, payload["latency_us"])
         outbox_id = outbox.enqueue(conn, topic, body, qos=1, kind="scan", ready=False)
         conn.execute(
             "INSERT INTO scans(seq, event_id, scanner, mode, ts, raw, kind, valid, outcome, return_id,"
@@ -168,27 +162,58 @@ class ScanRecorder:
                 time.time(),
             ),
         )
-        return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload)
+        return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head)
 
     @staticmethod
     def after_commit(
         conn: sqlite3.Connection, record: ScanRecord, committed_ns: int, t_last_byte_ns: int
-    ) -> None:
+    ) -> bytes:
         """Store the latency measured to the end of the scan's commit, and release the event to
-        the publisher (`ready`); run by the writer right after that commit."""
+        the publisher (`ready`); run by the writer right after that commit. Returns the event's
+        final bytes: what is published, now and in every re-send."""
         latency = (committed_ns - t_last_byte_ns) // 1000
-        conn.execute("UPDATE scans SET latency_us = ?, payload = json_set(payload, '$.latency_us', ?) WHERE seq = ?",
-                     (latency, latency, record.seq))  # fmt: skip
+        body = _with_latency(record.head, latency)
         conn.execute(
-            "UPDATE outbox SET payload = CAST(json_set(CAST(payload AS TEXT), '$.latency_us', ?) AS BLOB),"
-            " ready = 1 WHERE id = ? AND ready = 0",
-            (latency, record.outbox_id),
+            "UPDATE scans SET latency_us = ?, payload = ? WHERE seq = ?",
+            (latency, body.decode("utf-8"), record.seq),
         )
+        conn.execute(
+            "UPDATE outbox SET payload = ?, ready = 1 WHERE id = ? AND ready = 0", (body, record.outbox_id)
+        )
+        record.payload["latency_us"] = latency
+        return body
 
     def close(self) -> None:
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+
+
+# The persistent counter, incremented and read in one statement.
+_NEXT_SEQ = (
+    "INSERT INTO meta(key, value) VALUES ('seq', '1')"
+    " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value"
+)
+
+
+def _lookup_statement(columns: tuple[str, ...]) -> str:
+    """Each candidate against whichever returns table is active, earliest candidate first."""
+    for column in columns:
+        if column not in MATCH_COLUMNS:
+            raise ValueError(f"not a match column: {column!r}")
+    parts = [
+        f"SELECT {i} AS pos, return_id, order_number, data FROM returns_{table} WHERE {column} = ?{i + 1}"
+        f" AND (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'active') = {table}"
+        for i, column in enumerate(columns)
+        for table in (0, 1)
+    ]
+    return (
+        "SELECT return_id, order_number, data FROM (" + " UNION ALL ".join(parts) + ") ORDER BY pos LIMIT 1"
+    )
+
+
+def _with_latency(head: bytes, latency_us: int) -> bytes:
+    return b'%s,"latency_us":%d}' % (head, latency_us)
 
 
 def _candidates(decoded: dict[str, Any], body: str) -> list[tuple[str, str]]:

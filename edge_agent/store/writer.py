@@ -2,13 +2,15 @@
 
 Theory of operation: callers hand `submit()` a function of the connection. The thread takes the
 first waiting function, then every other one already queued (a burst), runs each inside its own
-SAVEPOINT within one transaction, and commits once. A function that raises is rolled back alone
-and its caller gets the exception; a failed COMMIT (disk full) fails every caller of the group.
+SAVEPOINT within one transaction (a lone one needs none), and commits once. A function that raises
+is rolled back alone and its caller gets the exception; a failed COMMIT (disk full) fails every caller of the group.
 A lone scan is committed at once: grouping only ever takes what is already waiting, so it never
 adds latency. Results carry `committed_ns`, the monotonic time the COMMIT returned.
 
 An item may bring an `after` function, run once its commit returned, with its value and that
-time, in a second transaction of the same group (scans store their measured latency this way).
+time, in a second transaction of the same group (scans store their measured latency this way),
+and a `durable` function, run in this thread once everything the item wrote is committed (a scan
+hands its event to the publisher from here: no hop through the event loop before the broker).
 Callers are answered after both.
 """
 
@@ -40,6 +42,7 @@ class _Item:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     after: Callable[[sqlite3.Connection, Any, int], None] | None = None
+    durable: Callable[[Any], None] | None = None
 
 
 class Writer:
@@ -71,10 +74,14 @@ class Writer:
         self,
         fn: Callable[[sqlite3.Connection], T],
         after: Callable[[sqlite3.Connection, T, int], None] | None = None,
+        durable: Callable[[T], None] | None = None,
     ) -> Committed[T]:
+        """Run `fn` in a transaction and commit; then `after` (with the commit's end time) in a
+        second one; then `durable` in this thread, only if both committed. `durable` must not
+        block and its exceptions are ignored: it may only speed up what happens anyway."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Committed[T]] = loop.create_future()
-        self._queue.put(_Item(fn, future, loop, after))
+        self._queue.put(_Item(fn, future, loop, after, durable))
         return await future
 
     def _main(self) -> None:
@@ -109,13 +116,23 @@ class Writer:
 
     def _run(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
         results: list[tuple[bool, Any]] = []
+        # A lone item needs no savepoint: rolling the transaction back undoes it alone (two
+        # statements fewer on a scan's way to its commit).
+        alone = len(batch) == 1
         try:
             conn.execute("BEGIN")
             for item in batch:
-                conn.execute("SAVEPOINT item")
+                if not alone:
+                    conn.execute("SAVEPOINT item")
                 try:
                     value = item.fn(conn)
                 except Exception as exc:
+                    if alone:
+                        with contextlib.suppress(sqlite3.Error):
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                        results.append((False, exc))
+                        continue
                     try:
                         conn.execute("ROLLBACK TO item")
                         conn.execute("RELEASE item")
@@ -125,9 +142,11 @@ class Writer:
                         raise exc from None
                     results.append((False, exc))
                 else:
-                    conn.execute("RELEASE item")
+                    if not alone:
+                        conn.execute("RELEASE item")
                     results.append((True, value))
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # A full disk can fail even the savepoint bookkeeping: give the whole group up, keep
             # the thread (and what was committed before) alive.
@@ -141,6 +160,7 @@ class Writer:
         follow_up = [
             (item, value) for item, (ok, value) in zip(batch, results, strict=True) if ok and item.after
         ]
+        after_ok = True
         if follow_up:
             try:
                 conn.execute("BEGIN")
@@ -150,9 +170,14 @@ class Writer:
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 # the first commit holds the data; what `after` adds is recovered at start-up
+                after_ok = False
                 with contextlib.suppress(sqlite3.Error):
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+        for item, (ok, value) in zip(batch, results, strict=True):
+            if ok and item.durable is not None and (after_ok or item.after is None):
+                with contextlib.suppress(Exception):
+                    item.durable(value)
         for item, (ok, value) in zip(batch, results, strict=True):
             item.loop.call_soon_threadsafe(_settle, item.future, ok, value, done)
 
