@@ -35,7 +35,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -44,6 +44,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from drivers.backoff import backoff_delays
 from edge_agent.config import MqttConfig
 from edge_agent.sync.topics import Topics
+from edge_agent.sync.wire import LinkClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ class MqttLink:
     def _make_client(self) -> mqtt.Client:
         cfg = self._config
         if self.v5:
-            client = _QuickAckClient(
+            client = LinkClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=self._topics.client_id,
                 protocol=MQTTProtocolVersion.MQTTv5,
@@ -131,7 +132,7 @@ class MqttLink:
                 manual_ack=True,
             )
         else:
-            client = _QuickAckClient(
+            client = LinkClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=self._topics.client_id,
                 clean_session=False,
@@ -338,40 +339,6 @@ class MqttLink:
         if client is not None:
             await asyncio.to_thread(self._teardown, client)
         self.connected.clear()
-
-
-class _QuickAckClient(mqtt.Client):
-    """paho's client, acknowledging at once every TCP segment it reads (TCP_QUICKACK, re-armed
-    after each read: the kernel leaves quick-ack mode by itself). Brokers (Mosquitto by default)
-    write with Nagle on: a print job published right after the broker's PUBACK for one of our
-    events waited until our TCP acknowledged that PUBACK, which Linux delays up to 40 ms
-    (bench/print.py: job arrival to first byte p50 25 ms, in a 40 ms sawtooth)."""
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """At most READ_BURST reads between two chances to write. paho reads up to as many packets
-        as it has messages in flight (64 of ours) before it writes again: with a manifest flowing
-        in at a megabyte a message, a scan event waited 200 ms behind them (bench/manifest.py)."""
-        for _ in range(READ_BURST):
-            if self._sock is None:
-                return MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                break
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        data = super()._sock_recv(bufsize)
-        sock: Any = self._sock
-        if sock is not None and _QUICKACK is not None:
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        return data
-
-
-_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
-READ_BURST = 4
 
 
 def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:

@@ -7,6 +7,11 @@ in an idle buffer, and from paho's own network thread right after each PUBACK (n
 per message, which would halve a backlog drain). One pumper at a time (`_pumping`) keeps the
 order; neither thread holds our lock while it calls into paho, so the two locks cannot deadlock.
 
+A scan's event does not wait for a read: the writer thread hands its row over (`hand_over`) the
+moment its commit returned, and it is taken when it is the very next row after everything already
+read (`_after`, kept under the lock with the buffer): then no earlier row can be missing, and the
+order holds. Any other row is left for the read, which skips what was handed over.
+
 PUBACKs come in publish order for QoS 1 on one connection (MQTT 4.6); each one retires the
 oldest row in flight. Acknowledged ids go to the event loop in batches and are marked sent in
 storage (sharing commits with scans). When the link drops, nothing in flight or buffered is
@@ -55,10 +60,11 @@ class OutboxPublisher:
         self._early: set[int] = set()  # PUBACKs that beat the recording of their mid
         self._pumping = False
         self._acked_out: list[int] = []
+        self._after = 0  # the last row id read or handed over; every unsent row up to it is buffered
+        self.handed_over = 0
         # event loop only
         self._acked: set[int] = set()
         self._to_mark: list[int] = []
-        self._after = 0
         self._generation = 0
         self._marker: asyncio.Task[None] | None = None
         self.published = 0
@@ -76,8 +82,21 @@ class OutboxPublisher:
             self._inflight.clear()
             self._buffer.clear()
             self._early.clear()
-        self._after = 0
+            self._after = 0
         self._wake.set()
+
+    def hand_over(self, row: OutboxRow) -> bool:
+        """From any thread: a row just committed ready to send. Taken (True) only when it is the
+        next row after all that were read or handed over, and the link is up; else it is left to
+        the read (False)."""
+        with self._lock:
+            if row.id != self._after + 1 or not self._link.connected.is_set():
+                return False
+            self._after = row.id
+            self._buffer.append(row)
+            self.handed_over += 1
+        self._pump()
+        return True
 
     # --- either thread ---------------------------------------------------------------------
     def _pump(self) -> None:
@@ -98,11 +117,11 @@ class OutboxPublisher:
                 return
             with self._lock:
                 self._pumping = False
+                early, self._early = mid in self._early, set()
                 if generation != self._generation:
                     return
                 self.published += 1
-                if mid in self._early:
-                    self._early.discard(mid)
+                if early:
                     self._retire(row.id)
                 else:
                     self._inflight.append((mid, row.id))
@@ -124,7 +143,12 @@ class OutboxPublisher:
                         self._retire(row_id)
                         break
                 else:
-                    self._early.add(mid)
+                    # Only the message being published right now can be acknowledged before its
+                    # mid is recorded; any other mid is not ours (a QoS 0 message, or one sent
+                    # around the outbox), and keeping it would retire an unacknowledged row that
+                    # gets the same mid once paho's counter wraps.
+                    if self._pumping:
+                        self._early.add(mid)
         self._pump()
 
     # --- event loop ------------------------------------------------------------------------
@@ -187,15 +211,17 @@ class OutboxPublisher:
                 buffered = len(self._buffer)
             fetched = PAGE  # when the buffer is full enough we did not read; assume there is more
             if buffered < PAGE // 2:
-                generation, after = self._generation, self._after
+                with self._lock:
+                    generation, after = self._generation, self._after
                 rows = await self._reader.read(lambda c: outbox.fetch_unsent(c, after, PAGE))  # noqa: B023
                 with self._lock:
                     if generation != self._generation:
                         continue  # the connection changed while we read: start over from its beginning
                     skip = self._acked.union(row_id for _, row_id in self._inflight)
-                    self._buffer.extend(row for row in rows if row.id not in skip)
-                if rows:
-                    self._after = rows[-1].id
+                    # rows handed over while we read are buffered already
+                    self._buffer.extend(row for row in rows if row.id > self._after and row.id not in skip)
+                    if rows:
+                        self._after = max(self._after, rows[-1].id)
                 fetched = len(rows)
             self._pump()
             if fetched < PAGE or buffered >= PAGE // 2:
