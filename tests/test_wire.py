@@ -71,7 +71,9 @@ def body(sender: str, i: int, size: int) -> bytes:
 def check(got: list[tuple[str, bytes]], senders: dict[str, tuple[int, int]]) -> None:
     for sender, (n, size) in senders.items():
         mine = [p for t, p in got if t == f"wire/{sender}"]
-        assert mine == [body(sender, i, size) for i in range(n)], f"{sender}: {len(mine)} of {n}, or out of order"
+        assert mine == [body(sender, i, size) for i in range(n)], (
+            f"{sender}: {len(mine)} of {n}, or out of order"
+        )
 
 
 def test_threads_publishing_at_once_each_arrive_whole_once_and_in_order(broker: Broker) -> None:
