@@ -39,12 +39,20 @@ def width(pattern: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def first_chars(pattern: str) -> frozenset[str] | None:
-    """The ASCII characters a match can start with, or None when any character might."""
+def shape(pattern: str) -> tuple[int, int, frozenset[str] | None]:
+    """`width` and `first_chars` from one parse."""
     if _p is None:
-        return None
+        return 0, 1 << 30, None
     try:
         parsed = _p.parse(pattern)
+        lo, hi = parsed.getwidth()
+    except Exception:  # an exotic pattern: no shortcut
+        return 0, 1 << 30, None
+    return int(lo), int(hi), _first_of(parsed)
+
+
+def _first_of(parsed: Any) -> frozenset[str] | None:
+    try:
         if parsed.state.flags & re.IGNORECASE:
             return None
         chars, _ = _first(list(parsed))

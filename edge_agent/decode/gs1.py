@@ -35,14 +35,43 @@ class Gs1Result:
     keys: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
 class _Ai:
-    ai: str
-    value: re.Pattern[str]
-    fixed: int | None
-    """Value length when the AI has a predefined length (no GS needed after it)."""
-    longest: int
-    format: str
+    """One Application Identifier. Its value pattern is compiled, and its lengths worked out, the
+    first time a label carries it: a dock sees a handful of the ~500 AIs, and compiling them all
+    cost every start of the agent ~10 ms of CPU (bench/footprint.py)."""
+
+    __slots__ = ("_fixed", "_longest", "_separator", "_source", "_value", "ai", "format")
+
+    def __init__(self, ai: str, source: str, separator_required: bool, format: str) -> None:
+        self.ai = ai
+        self.format = format
+        self._source = source
+        self._separator = separator_required
+        self._value: re.Pattern[str] | None = None
+
+    def _load(self) -> re.Pattern[str]:
+        lo, hi = width(self._source)
+        self._fixed = lo if lo == hi and not self._separator else None
+        self._longest = hi
+        self._value = re.compile(self._source)
+        return self._value
+
+    @property
+    def value(self) -> re.Pattern[str]:
+        return self._value or self._load()
+
+    @property
+    def fixed(self) -> int | None:
+        """Value length when the AI has a predefined length (no GS needed after it)."""
+        if self._value is None:
+            self._load()
+        return self._fixed
+
+    @property
+    def longest(self) -> int:
+        if self._value is None:
+            self._load()
+        return self._longest
 
 
 def biip_data(relative: str) -> bytes:
@@ -68,9 +97,7 @@ def ai_table() -> dict[str, _Ai]:
     for ai in json.loads(biip_data("gs1_application_identifiers/_application_identifiers.json")):
         code = ai["ai"]
         value = "^" + ai["pattern"].removeprefix("^" + code)
-        lo, hi = width(value)
-        fixed = lo if lo == hi and not ai["separator_required"] else None
-        table[code] = _Ai(code, re.compile(value), fixed, hi, ai["format"])
+        table[code] = _Ai(code, value, bool(ai["separator_required"]), ai["format"])
     return table
 
 

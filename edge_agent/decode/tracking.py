@@ -23,7 +23,7 @@ from importlib import resources
 from operator import mul
 from typing import Any
 
-from edge_agent.decode._regex_shape import first_chars, width
+from edge_agent.decode._regex_shape import shape
 
 _NAMED_GROUP = re.compile(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
 _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
@@ -167,7 +167,10 @@ class _Format:
     courier: str
     id: str
     name: str
-    regex: re.Pattern[str]
+    source: str
+    """The (compact) pattern; compiled the first time a number of this length and first
+    character comes (most of the ~250 formats never do at a given dock: compiling them all cost
+    every start ~8 ms of CPU)."""
     min_len: int
     max_len: int
     first: frozenset[str] | None
@@ -179,16 +182,21 @@ class _Format:
     """(lookup name, regex group, exact values, patterns): the group's value must be one of them."""
     test_numbers: Mapping[str, list[str]]
 
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return _pattern(self.source)
+
     def evaluate(self, payload: str) -> TrackingMatch | None:
         """Evaluate a number as printed (spaces allowed)."""
         return self.evaluate_compact("".join(payload.split()))
 
     def evaluate_compact(self, number: str) -> TrackingMatch | None:
-        m = self.regex.fullmatch(number)
+        regex = _pattern(self.source)
+        m = regex.fullmatch(number)
         if m is None:
             return None
         serial = m.group("SerialNumber") or ""
-        check = (m.group("CheckDigit") or "") if "CheckDigit" in self.regex.groupindex else ""
+        check = (m.group("CheckDigit") or "") if "CheckDigit" in regex.groupindex else ""
         inner, barcode = number, None
         if self.id in _INNER:
             inner = (serial + check)[-(_INNER[self.id] or 0) :]
@@ -208,6 +216,11 @@ class _Format:
         return TrackingMatch(self.courier, self.name, inner, True, None, barcode)
 
 
+@cache
+def _pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source)
+
+
 def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
     source = spec["regex"]
     if isinstance(source, list):
@@ -215,7 +228,7 @@ def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
     source = _NAMED_GROUP.sub(r"(?P<\1>", source)
     # Numbers are matched compact, so the data set's optional whitespace never matches anything.
     compact = source.replace(r"\s*", "")
-    lo, hi = width(compact)
+    lo, hi, first = shape(compact)
     validation = spec.get("validation") or {}
     checksum = validation.get("checksum")
     prepend = (validation.get("serial_number_format") or {}).get("prepend_if")
@@ -232,10 +245,10 @@ def _compile(courier: str, spec: Mapping[str, Any]) -> _Format:
         courier=courier,
         id=spec.get("id") or spec["name"],
         name=spec["name"],
-        regex=re.compile(compact),
+        source=compact,
         min_len=lo,
         max_len=min(hi, _MAX_LEN),
-        first=first_chars(compact),
+        first=first,
         checksum=checksum,
         check=CHECKSUMS.get(checksum["name"]) if checksum else None,
         prepend_if=prepend_if,
