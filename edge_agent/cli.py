@@ -78,8 +78,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(config.log.level, config.log.format)
     _warn_if_secrets_readable(Path(args.config), config)
+    _few_malloc_arenas()
     asyncio.run(run_until_signalled(Agent(config, Path(args.config))))
     return EXIT_OK
+
+
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to eight per core), and each
+    keeps its pages resident; the agent's threads (SQLite writers and readers, paho's) allocate
+    little. Two arenas, set before any of them starts, as MALLOC_ARENA_MAX=2 would: 0.4-0.6 MB
+    less RSS on a 45 MB agent (bench/footprint.py). Elsewhere than glibc it does nothing."""
+    import contextlib
+    import ctypes
+
+    m_arena_max = -8
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(m_arena_max, 2)
 
 
 def cmd_launch(args: argparse.Namespace) -> int:

@@ -1,33 +1,40 @@
-"""Printer drivers, chosen by transport from an explicit registry; each speaks ZPL or ESC/POS."""
+"""Printer drivers, chosen by transport from an explicit registry; each speaks ZPL or ESC/POS.
+
+The registry names each transport's module and class, imported when a printer with that
+transport is configured (pyserial only for a serial printer or scanner).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from drivers.printers.base import NotSent, PartlySent, PrinterDriver
-from drivers.printers.device import DevicePrinter
-from drivers.printers.file import FilePrinter
-from drivers.printers.serial import SerialPrinter
 from drivers.printers.status import PrinterStatus
-from drivers.printers.tcp import TcpPrinter
 
-PRINTER_DRIVERS: dict[str, type[Any]] = {
-    "tcp": TcpPrinter,
-    "serial": SerialPrinter,
-    "device": DevicePrinter,
-    "file": FilePrinter,
+PRINTER_DRIVERS: dict[str, str] = {
+    "tcp": "drivers.printers.tcp:TcpPrinter",
+    "serial": "drivers.printers.serial:SerialPrinter",
+    "device": "drivers.printers.device:DevicePrinter",
+    "file": "drivers.printers.file:FilePrinter",
 }
 
 
-def printer_for(transport: str, printer_id: str, language: str, **options: Any) -> PrinterDriver:
+def printer_class(transport: str) -> type[Any]:
     try:
-        driver = PRINTER_DRIVERS[transport]
+        module, name = PRINTER_DRIVERS[transport].split(":")
     except KeyError:
         raise ValueError(
             f"no printer transport {transport!r}; known: {', '.join(sorted(PRINTER_DRIVERS))}"
         ) from None
-    instance: PrinterDriver = driver(printer_id, language, **options)
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def printer_for(transport: str, printer_id: str, language: str, **options: Any) -> PrinterDriver:
+    instance: PrinterDriver = printer_class(transport)(printer_id, language, **options)
     return instance
 
 
-__all__ = ["PRINTER_DRIVERS", "NotSent", "PartlySent", "PrinterDriver", "PrinterStatus", "printer_for"]
+__all__ = ["PRINTER_DRIVERS", "NotSent", "PartlySent", "PrinterDriver", "PrinterStatus", "printer_class",
+           "printer_for"]  # fmt: skip
