@@ -14,6 +14,7 @@ import pytest
 from edge_agent.errors import ConfigError
 from edge_agent.store import manifest, outbox
 from edge_agent.store.db import open_agent_db, open_manifest_db
+from edge_agent.store.scans import ScanRecorder
 from edge_agent.store.writer import Writer
 from edge_agent.sync.desired import deep_merge, effective_config
 from edge_agent.sync.models import ManifestMessage
@@ -141,6 +142,29 @@ def test_a_newer_snapshot_restarts_staging(tmp_path: Path) -> None:
     assert manifest.apply(conn, _msg(3, None, 2, 2, range(5, 10))).status == "ignored"
     assert manifest.apply(conn, _msg(4, None, 2, 2, range(55, 60))).status == "snapshot_applied"
     assert _ids(conn) == {f"R{i}" for i in range(50, 60)}
+
+
+def test_a_scan_lookup_never_enters_the_table_a_snapshot_is_loading(tmp_path: Path) -> None:
+    """While a snapshot loads into the inactive table (no secondary indexes until its last chunk),
+    a lookup by order number or SSCC must not scan it: counted in SQLite VM steps, not time."""
+    conn = open_manifest_db(tmp_path)
+    manifest.apply(conn, _msg(1, None, ids=range(0, 50)))
+    assert manifest.apply(conn, _msg(2, None, 1, 2, range(100, 30_100))).status == "chunk_staged"
+    conn.commit()
+    recorder = ScanRecorder(tmp_path, "d1", "s1", "receive")
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    recorder._manifest_conn().set_progress_handler(count, 10)
+    found = recorder.lookup([("order_number", "SO-7"), ("sscc", "S7")])
+    assert found is not None and found["return_id"] == "R7"
+    assert recorder.lookup([("order_number", "SO-200"), ("tracking_number", "SO-200")]) is None  # staged only
+    assert steps * 10 < 2_000, f"{steps * 10} VM steps: the loading table was scanned"
+    recorder.close()
 
 
 def test_deltas_in_step_chunked_and_out_of_step(tmp_path: Path) -> None:
