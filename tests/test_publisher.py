@@ -130,6 +130,9 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
                 await r.writer.submit(fn, durable=durable)
                 if not taken[-1]:
                     r.publisher.wake()
+                    # read from storage before the next hand-over (which, while that read is
+                    # still going, would rightly be refused too and read as well)
+                    await wait_for(lambda n=n: len(watcher.got) == 1 + n + n // 10, f"row {n} read")
             await wait_for(lambda: len(watcher.got) == 45, "45 rows")
             assert r.publisher.handed_over == sum(taken)
             # rows 10, 20, 30, 40 came after a row nobody handed over: refused, read instead
