@@ -3,6 +3,7 @@ feedback."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import sqlite3
@@ -10,14 +11,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uuid6
 
+from drivers.backoff import backoff_delays
 from drivers.scanners import RawScan
 from edge_agent.clock import ClockWatch
 from edge_agent.decode import Decoded
 from edge_agent.decode.aim import split_symbology
+from edge_agent.store import outbox
 from edge_agent.store.outbox import OutboxRow
 from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
 from edge_agent.store.writer import Writer
@@ -94,6 +98,7 @@ class ScanService:
         self.scans_total = 0
         self.store_failures = 0
         self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanning")
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @property
     def storage_full(self) -> bool:
@@ -140,6 +145,12 @@ class ScanService:
             log.warning("storage.recovered")
             self._on_storage("ok", "scans are stored again")
         record = committed.value
+        if not handed:
+            # `durable` never ran: the commit that stores the measured latency and makes the row
+            # ready failed. Until that row is ready, no later event can leave (order): release it.
+            task = asyncio.create_task(self._release(record.outbox_id, log), name=f"release-{record.seq}")
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)
         self.scans_total += 1
@@ -165,6 +176,20 @@ class ScanService:
             self._on_mode(record.new_mode)
         self._on_recorded(record)
         return record
+
+    async def _release(self, row_id: int, log: Any) -> None:
+        for delay in backoff_delays(0.2, 30.0):
+            try:
+                await self._writer.submit(lambda conn: outbox.release(conn, row_id))
+            except Exception as exc:
+                log.warning(
+                    "scan.release_failed", outbox_id=row_id, error=repr(exc), retry_in_s=round(delay, 1)
+                )
+                await asyncio.sleep(delay)
+                continue
+            log.warning("scan.released", outbox_id=row_id, reason="the latency's commit failed")
+            self._wake_publisher()
+            return
 
     def percentile(self, q: float) -> int | None:
         if not self.latencies_us:

@@ -64,6 +64,13 @@ def release_unready(conn: sqlite3.Connection) -> int:
     return conn.execute("UPDATE outbox SET ready = 1 WHERE ready = 0").rowcount
 
 
+def release(conn: sqlite3.Connection, row_id: int) -> int:
+    """One scan whose latency could not be stored after its commit (a full disk can take the
+    scan's commit and refuse the next): sent with the latency measured to its commit's start,
+    like `release_unready` at start-up; never published before, so no re-send can differ."""
+    return conn.execute("UPDATE outbox SET ready = 1 WHERE id = ? AND ready = 0", (row_id,)).rowcount
+
+
 def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
     """Contiguous runs of ids, as (first, last): acknowledgements come mostly in order."""
     runs: list[tuple[int, int]] = []

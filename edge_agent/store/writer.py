@@ -168,8 +168,9 @@ class Writer:
                     assert item.after is not None
                     item.after(conn, value, done)
                 conn.execute("COMMIT")
-            except sqlite3.Error:
-                # the first commit holds the data; what `after` adds is recovered at start-up
+            except Exception:
+                # The first commit holds the data; the caller learns that `after` did not commit
+                # from `durable` not being called (scans then release their row themselves).
                 after_ok = False
                 with contextlib.suppress(sqlite3.Error):
                     if conn.in_transaction:
