@@ -81,8 +81,8 @@ WHY = {
     "(chunks arriving back to back) and its end (three indexes built over 1,000,000 rows, the table "
     "flips), when the manifest writer and the broker keep both cores busy. Tried and left out: the "
     "manifest writer's thread at nice 10, and the manifest database at synchronous FULL (so that a "
-    "snapshot never leaves megabytes unflushed for a scan's fsync to wait on): p99 from 28 to 125 ms "
-    "over eight runs of either, no difference that outlasted this machine's noise.",
+    "snapshot never leaves megabytes unflushed for a scan's fsync to wait on): p99 from 28 to 143 ms "
+    "over ten runs of the three settings, no difference that outlasted this machine's noise.",
     "print_p50": "This run's floor (MQTT delivery + TCP send) was {floor} ms, against 0.42 ms in the "
     "report before on the same machine (it ran slower; see CPU to READY); the agent's "
     "figure relative to its floor is no worse than then (6.1× then). A job is committed once "
