@@ -6,11 +6,11 @@ transport is configured (pyserial only for a serial printer or scanner).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from drivers.printers.base import NotSent, PartlySent, PrinterDriver
 from drivers.printers.status import PrinterStatus
+from drivers.registry import load
 
 PRINTER_DRIVERS: dict[str, str] = {
     "tcp": "drivers.printers.tcp:TcpPrinter",
@@ -22,13 +22,12 @@ PRINTER_DRIVERS: dict[str, str] = {
 
 def printer_class(transport: str) -> type[Any]:
     try:
-        module, name = PRINTER_DRIVERS[transport].split(":")
+        spec = PRINTER_DRIVERS[transport]
     except KeyError:
         raise ValueError(
             f"no printer transport {transport!r}; known: {', '.join(sorted(PRINTER_DRIVERS))}"
         ) from None
-    cls: type[Any] = getattr(importlib.import_module(module), name)
-    return cls
+    return load(spec)
 
 
 def printer_for(transport: str, printer_id: str, language: str, **options: Any) -> PrinterDriver:

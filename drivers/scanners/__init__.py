@@ -7,9 +7,9 @@ configured, so an agent with a serial scanner does not carry the HID drivers.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from drivers.registry import load
 from drivers.scanners.base import RawScan, ScannerDriver
 
 SCANNER_DRIVERS: dict[str, str] = {
@@ -21,11 +21,10 @@ SCANNER_DRIVERS: dict[str, str] = {
 
 def scanner_class(kind: str) -> type[Any]:
     try:
-        module, name = SCANNER_DRIVERS[kind].split(":")
+        spec = SCANNER_DRIVERS[kind]
     except KeyError:
         raise ValueError(f"no scanner driver {kind!r}; known: {', '.join(sorted(SCANNER_DRIVERS))}") from None
-    cls: type[Any] = getattr(importlib.import_module(module), name)
-    return cls
+    return load(spec)
 
 
 def scanner_for(kind: str, scanner_id: str, **options: Any) -> ScannerDriver:
