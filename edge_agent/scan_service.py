@@ -180,7 +180,7 @@ class ScanService:
     async def _release(self, row_id: int, log: Any) -> None:
         for delay in backoff_delays(0.2, 30.0):
             try:
-                await self._writer.submit(lambda conn: outbox.release(conn, row_id))
+                await self._writer.submit(lambda conn: outbox.release_unready(conn, row_id))
             except Exception as exc:
                 log.warning(
                     "scan.release_failed", outbox_id=row_id, error=repr(exc), retry_in_s=round(delay, 1)

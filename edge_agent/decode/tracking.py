@@ -182,10 +182,6 @@ class _Format:
     """(lookup name, regex group, exact values, patterns): the group's value must be one of them."""
     test_numbers: Mapping[str, list[str]]
 
-    @property
-    def regex(self) -> re.Pattern[str]:
-        return _pattern(self.source)
-
     def evaluate(self, payload: str) -> TrackingMatch | None:
         """Evaluate a number as printed (spaces allowed)."""
         return self.evaluate_compact("".join(payload.split()))

@@ -58,16 +58,13 @@ def fetch_unsent(conn: sqlite3.Connection, after_id: int, limit: int) -> list[Ou
     return out
 
 
-def release_unready(conn: sqlite3.Connection) -> int:
-    """At start-up: scans committed just before a crash keep the latency measured to the start of
-    their commit; they were never published, so no re-send can differ."""
-    return conn.execute("UPDATE outbox SET ready = 1 WHERE ready = 0").rowcount
-
-
-def release(conn: sqlite3.Connection, row_id: int) -> int:
-    """One scan whose latency could not be stored after its commit (a full disk can take the
-    scan's commit and refuse the next): sent with the latency measured to its commit's start,
-    like `release_unready` at start-up; never published before, so no re-send can differ."""
+def release_unready(conn: sqlite3.Connection, row_id: int | None = None) -> int:
+    """Scans whose measured latency was never stored keep the latency measured to the start of
+    their commit: at start-up, those committed just before a crash (all of them); while running,
+    one whose second commit failed (`row_id`: a full disk can take the scan's commit and refuse
+    the next). They were never published, so no re-send can differ."""
+    if row_id is None:
+        return conn.execute("UPDATE outbox SET ready = 1 WHERE ready = 0").rowcount
     return conn.execute("UPDATE outbox SET ready = 1 WHERE id = ? AND ready = 0", (row_id,)).rowcount
 
 

@@ -19,6 +19,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,6 @@ class ScanRecorder:
         self._site = site
         self._initial_mode = initial_mode
         self._manifest: sqlite3.Connection | None = None
-        self._lookup_sql: dict[tuple[str, ...], str] = {}
 
     def _manifest_conn(self) -> sqlite3.Connection:
         if self._manifest is None:
@@ -78,10 +78,7 @@ class ScanRecorder:
         table. One statement, so one read snapshot: a snapshot swap is seen whole or not at all."""
         if not candidates:
             return None
-        columns = tuple(column for column, _ in candidates)
-        sql = self._lookup_sql.get(columns)
-        if sql is None:
-            sql = self._lookup_sql[columns] = _lookup_statement(columns)
+        sql = _lookup_statement(tuple(column for column, _ in candidates))
         row = self._manifest_conn().execute(sql, [value for _, value in candidates]).fetchone()
         if row is None:
             return None
@@ -196,6 +193,7 @@ _NEXT_SEQ = (
 )
 
 
+@cache
 def _lookup_statement(columns: tuple[str, ...]) -> str:
     """Each candidate against whichever returns table is active, earliest candidate first. The
     CROSS JOIN makes `meta` the outer loop, so the inactive table is never entered: while a

@@ -179,7 +179,6 @@ class Writer:
             if ok and item.durable is not None and (after_ok or item.after is None):
                 with contextlib.suppress(Exception):
                     item.durable(value)
-        for item, (ok, value) in zip(batch, results, strict=True):
             item.loop.call_soon_threadsafe(_settle, item.future, ok, value, done)
 
 

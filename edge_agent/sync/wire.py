@@ -112,18 +112,15 @@ class LinkClient(mqtt.Client):
         if threading.current_thread() is self._thread:
             self._out_packet.append(entry)  # type: ignore[arg-type]  # written at the end of this turn
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        if not self._write_lock.acquire(blocking=False):
-            self._out_packet.append(entry)  # type: ignore[arg-type]
-            self._wake_network_thread()
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        try:
-            self._out_packet.append(entry)  # type: ignore[arg-type]
-            # an error leaves the packet queued: paho's thread meets it too and handles it
-            self._write_queued()
-            left = bool(self._out_packet)
-        finally:
-            self._write_lock.release()
-        if left:  # not all written (a full socket buffer, an error): paho's thread goes on
+        locked = self._write_lock.acquire(blocking=False)
+        self._out_packet.append(entry)  # type: ignore[arg-type]
+        if locked:
+            try:
+                # an error leaves the packet queued: paho's thread meets it too and handles it
+                self._write_queued()
+            finally:
+                self._write_lock.release()
+        if self._out_packet:  # another thread is writing, or not all went out: paho's thread goes on
             self._wake_network_thread()
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
