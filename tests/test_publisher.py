@@ -115,11 +115,14 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
             taken = []
             for n in range(1, 41):
                 body = json.dumps({"n": n}).encode()
-                if n % 10 == 0:
-                    # a row committed without a hand-over (a print event, say) comes first
-                    await r.enqueue(json.dumps({"n": n, "read": True}).encode())
+                before = json.dumps({"n": n, "read": True}).encode() if n % 10 == 0 else None
 
-                def fn(conn: Any, body: bytes = body) -> int:
+                def fn(conn: Any, body: bytes = body, before: bytes | None = before) -> int:
+                    if before is not None:
+                        # a row committed without a hand-over (a print event, say) comes first,
+                        # in the same transaction: whether or not a read sees the two rows before
+                        # the hand-over, the handed row is not the next one after that read
+                        outbox.enqueue(conn, TOPIC, before)
                     return outbox.enqueue(conn, TOPIC, body)
 
                 def durable(row_id: int, body: bytes = body) -> None:
@@ -135,8 +138,12 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
                     await wait_for(lambda n=n: len(watcher.got) == 1 + n + n // 10, f"row {n} read")
             await wait_for(lambda: len(watcher.got) == 45, "45 rows")
             assert r.publisher.handed_over == sum(taken)
+            refused = {i + 1 for i, t in enumerate(taken) if not t}
             # rows 10, 20, 30, 40 came after a row nobody handed over: refused, read instead
-            assert [i + 1 for i, t in enumerate(taken) if not t] == [10, 20, 30, 40]
+            assert {10, 20, 30, 40} <= refused
+            # any other row is taken unless a read (woken by a PUBACK) saw it in the microseconds
+            # between its commit and its hand-over, which is rare
+            assert len(refused) <= 8, refused
             await wait_for(lambda: r.publisher.acked_total == 45, "every PUBACK")
             assert first > 0
 
