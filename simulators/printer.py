@@ -8,7 +8,8 @@ channel (TCP `--control-port`, or stdin), one command per line, answered with a 
     drop_next N         close the next job's connection after N bytes of it
     slow SECONDS        answer status requests that late
     garbage on|off      answer status requests with garbage
-    stats               jobs received, labels, bytes, jobs received while not ready, beeps
+    stats               jobs received, labels, bytes, jobs received while not ready, beeps,
+                        TCP connections accepted and still open
 
 A Zebra out of paper may stay silent on `~HS`; so does this one (`--quiet-when-out`, default on
 for ZPL). Events go to stdout as JSON lines (`ready`, `job`, `state`, and `buzzer` when an ESC/POS
@@ -56,6 +57,8 @@ class PrinterState:
         self.status_queries = 0
         self.dropped = 0
         self.beeps = 0
+        self.connections = 0
+        self.open_connections = 0
 
     @property
     def ready(self) -> bool:
@@ -137,7 +140,7 @@ class PrinterState:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         return {"ok": True, "jobs": len(self.jobs), "labels": self.labels, "bytes": sum(map(len, self.jobs)),
                 "not_ready_jobs": self.not_ready_jobs, "status_queries": self.status_queries, "dropped": self.dropped, "beeps": self.beeps,
-                **self.flags}  # fmt: skip
+                "connections": self.connections, "open_connections": self.open_connections, **self.flags}  # fmt: skip
 
 
 def buzzer_only(data: bytes) -> list[tuple[int, int]] | None:
@@ -156,6 +159,8 @@ async def serve_tcp(state: PrinterState, port: int) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         job = bytearray()
         drop_at: int | None = None
+        state.connections += 1
+        state.open_connections += 1
         try:
             while True:
                 chunk = await reader.read(65536)
@@ -183,6 +188,7 @@ async def serve_tcp(state: PrinterState, port: int) -> asyncio.Server:
         except (ConnectionError, OSError):
             state.record(bytes(job), complete=False)
         finally:
+            state.open_connections -= 1
             with contextlib.suppress(OSError):
                 writer.close()
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from drivers.printers import NotSent, PartlySent, printer_for
+from drivers.printers.zpl_status import host_status
 from tests.broker import free_port
 from tests.harness import SimPrinter
 
@@ -172,3 +175,87 @@ def test_a_printer_answering_only_dle_eot_1_is_read_from_that_answer() -> None:
     p = printer_for("tcp", "p9", "escpos", host="127.0.0.1", port=port, timeout_s=3.0)
     assert run(p.status()).state == "ready"  # not "offline" for the answers it never sent
     server.close()
+
+
+class Port9100:
+    """A raw port on a real socket that keeps, per connection in accept order, the bytes received
+    and whether the connection has ended; answers ~HS like a ready Zebra."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[dict[str, Any]] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            entry: dict[str, Any] = {"data": b"", "ended": False}
+            self.conns.append(entry)
+            threading.Thread(target=self._conn, args=(conn, entry), daemon=True).start()
+
+    def _conn(self, conn: socket.socket, entry: dict[str, Any]) -> None:
+        with conn:
+            while chunk := conn.recv(65536):
+                entry["data"] += chunk
+                if chunk.startswith(b"~HS"):
+                    conn.sendall(host_status())
+        entry["ended"] = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def until(predicate: Any, what: str) -> None:
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0.005)
+    assert predicate(), what
+
+
+def test_a_prepared_tcp_connection_carries_the_next_job_or_is_dropped_unused() -> None:
+    """`prepare` connects at once, so that the printer has the connection before the job's bytes
+    exist (the agent commits the job's claim meanwhile), and the job goes over that connection.
+    A prepared connection no job uses is closed with nothing sent: by `unprepare`, by a status
+    request and by `close` (a raw port serves one connection at a time)."""
+    port = Port9100()
+
+    async def main() -> None:
+        p = printer_for("tcp", "p1", "zpl", host="127.0.0.1", port=port.port, timeout_s=2.0)
+        p.prepare()
+        p.prepare()  # once is enough: still one connection
+        await until(lambda: len(port.conns) == 1, "the prepared connection accepted")
+        await p.send(b"^XA^FDone^FS^XZ")
+        await until(lambda: port.conns[0]["ended"], "the job's connection closed")
+        assert [c["data"] for c in port.conns] == [b"^XA^FDone^FS^XZ"]
+
+        p.prepare()
+        await until(lambda: len(port.conns) == 2, "a second prepared connection")
+        p.unprepare()
+        await until(lambda: port.conns[1]["ended"], "the unused connection closed")
+
+        p.prepare()
+        await until(lambda: len(port.conns) == 3, "a third prepared connection")
+        assert (await p.status()).state == "ready"
+        await until(lambda: port.conns[2]["ended"], "the unused connection closed by the status request")
+
+        p.prepare()
+        await until(lambda: len(port.conns) == 5, "a fourth prepared connection")
+        await p.close()
+        await until(lambda: port.conns[4]["ended"], "the unused connection closed by close()")
+
+        p.prepare()
+        p.unprepare()  # before the connection is even made: nothing left behind, no error
+        await asyncio.sleep(0.1)
+        await p.send(b"^XA^FDtwo^FS^XZ")  # a send with nothing prepared connects itself
+
+    run(main())
+    port.close()
+    data = [c["data"] for c in port.conns]
+    assert data[:5] == [b"^XA^FDone^FS^XZ", b"", b"", b"~HS", b""]
+    # the connection cancelled before it was made may or may not have reached the port: empty if so
+    assert data[-1] == b"^XA^FDtwo^FS^XZ" and set(data[5:-1]) <= {b""}
+    assert all(c["ended"] for c in port.conns)

@@ -118,6 +118,17 @@ def test_a_burst_of_jobs_trusts_a_fresh_ready_answer(
     wait_until(lambda: states(db).get("J-00020") == "printed", what="J-00020 printed")
     assert sim.control("stats")["status_queries"] - before == burst + 1
     assert all(n == 1 for n in printed_at_sim(tmp_path).values()) and len(printed_at_sim(tmp_path)) == 21
+    # a job's connection is opened while its claim commits; a redelivered job, found already
+    # accepted by that commit, leaves no connection open behind it (the raw port serves one)
+    connections = sim.control("stats")["connections"]
+    for _ in range(3):
+        job(central, zpl_job(20))
+    wait_until(
+        lambda: sum(r.get("event") == "job.redelivered" for r in agent.records()) >= 3, what="redelivered"
+    )
+    stats = sim.control("stats")
+    wait_until(lambda: sim.control("stats")["open_connections"] == 0, what="no connection left open")
+    assert stats["jobs"] == 21 and stats["connections"] > connections
     # a job accepted while the worker is idle with a fresh answer is claimed in the same commit and
     # handed over: the same events, in the same order, as a job the worker reads back
     claimed = [r["job_id"] for r in agent.records() if r.get("event") == "job.accepted" and r.get("claimed")]

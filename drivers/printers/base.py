@@ -28,4 +28,11 @@ class PrinterDriver(Protocol):
     async def status(self) -> PrinterStatus:
         """Ask the printer; `offline` when it does not answer in time. Never raises."""
 
+    def prepare(self) -> None:
+        """A job follows at once: get ready for it meanwhile (a TCP printer connects while the job's
+        claim is being committed). The next `send` uses what was prepared. Never raises."""
+
+    def unprepare(self) -> None:
+        """The job announced by `prepare` is not coming: drop what was prepared, send nothing."""
+
     async def close(self) -> None: ...

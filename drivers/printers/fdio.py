@@ -66,6 +66,12 @@ class FdPrinter:
     def _open_fd(self) -> int:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """The descriptor stays open between jobs: nothing to get ready."""
+
+    def unprepare(self) -> None:
+        pass
+
     def _close_fd(self) -> None:
         raise NotImplementedError
 

@@ -28,6 +28,12 @@ class FilePrinter:
     async def close(self) -> None:
         pass
 
+    def prepare(self) -> None:
+        """Nothing to get ready for a file."""
+
+    def unprepare(self) -> None:
+        pass
+
     def path_for(self, name: str, suffix: str) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return self._folder / f"{stamp}-{next(self._counter):04d}-{_SAFE.sub('_', name)[:60]}{suffix}"

@@ -233,18 +233,23 @@ class PrintService:
                     self._set_state(conn, job.job_id, "printing", expect=("accepted",), attempt=True)
             return cur.rowcount == 1
 
-        new = (await self.stores.writer.submit(store)).value
+        try:
+            new = (await self.stores.writer.submit(store)).value
+        except BaseException:
+            if claim and worker is not None:
+                worker.release()
+            raise
         if new:
-            self._log.info("job.accepted", job_id=job.job_id, printer=printer_id, claimed=claim)
-            self.out.wake()
             if worker is not None:
                 if claim:
                     worker.take(StoredJob(job.job_id, printer_id, body))
                 else:
                     worker.wake()
-        elif claim and worker is not None:
-            worker.release()
+            self.out.wake()
+            self._log.info("job.accepted", job_id=job.job_id, printer=printer_id, claimed=claim)
         else:
+            if claim and worker is not None:
+                worker.release()
             self._log.info("job.redelivered", job_id=job.job_id)
         return new
 

@@ -55,7 +55,8 @@ class PrinterWorker:
     def can_take(self, body: dict[str, Any]) -> bool:
         """Whether a job being accepted may be claimed in the same commit and handed over: the
         worker is idle and its printer said `ready` less than `status_fresh_s` ago. Reserves
-        the worker (`take` or `release` follows)."""
+        the worker (`take` or `release` follows) and gets the printer ready meanwhile (a TCP
+        printer's connection opens while the claim commits)."""
         fresh = time.monotonic() - self._asked_at < self._service.config().printing.status_fresh_s
         not_after = body.get("not_after")
         if not (self._idle and fresh and self.last.ready and self._driver is not None):
@@ -63,6 +64,7 @@ class PrinterWorker:
         if not_after and parse_rfc3339(not_after) < datetime.now(UTC):
             return False
         self._idle = False
+        self._driver.prepare()
         return True
 
     def take(self, job: StoredJob) -> None:
@@ -72,6 +74,8 @@ class PrinterWorker:
 
     def release(self) -> None:
         self._idle = True
+        if self._driver is not None:
+            self._driver.unprepare()
 
     def signal(self, data: bytes, name: str) -> None:
         """Bytes that are not a job (a buzzer): sent between jobs, never inside one."""
