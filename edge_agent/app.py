@@ -78,7 +78,9 @@ class Agent:
 
     def _open_storage(self) -> None:
         folder = Path(self.config.storage.path)
-        self.manifest_writer = Writer(lambda: open_manifest_db(folder), "manifest-writer")
+        # one message per transaction: a group of snapshot chunks is a burst of writeback that
+        # scans' fsyncs wait behind (store/writer.py)
+        self.manifest_writer = Writer(lambda: open_manifest_db(folder), "manifest-writer", max_group=1)
         self.manifest_writer.start()
         self.writer = Writer(lambda: open_agent_db(folder, self.config.storage.max_size_mb), "agent-writer")
         self.writer.start()

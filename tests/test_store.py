@@ -49,6 +49,40 @@ def test_group_commit_shares_commits_under_a_burst_and_isolates_failures(tmp_pat
     assert "13" not in payloads and len(payloads) == 200
 
 
+def test_a_writer_with_max_group_commits_at_most_that_many_items_at_once(tmp_path: Path) -> None:
+    """The manifest's writer commits each message alone (max_group=1), however many are waiting:
+    a burst of snapshot chunks is not one large write that scans' fsyncs would wait behind."""
+    sizes: dict[int, list[int]] = {}
+
+    async def burst(max_group: int) -> None:
+        writer = Writer(lambda: open_manifest_db(tmp_path / str(max_group)), "m", max_group=max_group)
+        writer.start()
+        gate = threading.Event()
+
+        def item(i: int):  # type: ignore[no-untyped-def]
+            def fn(conn: sqlite3.Connection) -> int:
+                if i == 0:
+                    gate.wait(5)  # hold the thread until the other 30 are queued behind it
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"k{i}", str(i)))
+                return i
+
+            return fn
+
+        first = asyncio.ensure_future(writer.submit(item(0)))
+        await asyncio.sleep(0.1)
+        rest = [asyncio.ensure_future(writer.submit(item(i))) for i in range(1, 31)]
+        await asyncio.sleep(0.1)
+        gate.set()
+        assert [c.value for c in await asyncio.gather(first, *rest)] == list(range(31))
+        writer.stop()
+        sizes[max_group] = [writer.commits, writer.items]
+
+    asyncio.run(burst(1))
+    asyncio.run(burst(8))
+    assert sizes[1] == [31, 31]  # one commit per item
+    assert sizes[8][1] == 31 and sizes[8][0] == 1 + 4  # the first alone, then 30 in groups of <= 8
+
+
 def test_durable_runs_in_the_writer_thread_once_both_commits_are_on_disk(tmp_path: Path) -> None:
     """`durable` sees what `fn` and `after` wrote as committed (read by another connection); it is
     not called when `fn` raised (the lone item is rolled back alone) or when `after` failed."""
