@@ -67,7 +67,12 @@ def parse(raw: bytes) -> ManifestMessage | str:
         return describe(exc)
 
 
+# Each statement reads the chunk's elements once into a MATERIALIZED table: referenced straight
+# from json_each, an element's text is rendered again for every function that reads it (a dozen
+# times here), which took 40 % of a 1,000,000-return snapshot (3,000-return chunk: check 25.5 ->
+# 14.5 ms, write 21.4 -> 13.3 ms, SQLite 3.40).
 _CHECK_UPSERTS = """
+WITH u(key, type, value) AS MATERIALIZED (SELECT key, type, value FROM json_each(?))
 SELECT key, problem FROM (
   SELECT u.key AS key, CASE
     WHEN u.type != 'object' THEN 'must be an object'
@@ -84,11 +89,12 @@ SELECT key, problem FROM (
       THEN 'items: every item must be an object'
     WHEN json_type(u.value, '$.bin') NOT IN ('text', 'null') THEN 'bin: must be a string or null'
     WHEN length(json_extract(u.value, '$.bin')) > 64 THEN 'bin: at most 64 characters'
-  END AS problem FROM json_each(?) AS u
+  END AS problem FROM u
 ) WHERE problem IS NOT NULL LIMIT 1
 """
 
 _UPSERT = """
+WITH u(value) AS MATERIALIZED (SELECT value FROM json_each(?))
 INSERT OR REPLACE INTO {table}(return_id, order_number, tracking_number, sscc, data)
 SELECT json_extract(value, '$.return_id'), json_extract(value, '$.order_number'),
        json_extract(value, '$.keys.tracking_number'), json_extract(value, '$.keys.sscc'),
@@ -96,7 +102,7 @@ SELECT json_extract(value, '$.return_id'), json_extract(value, '$.order_number')
                    'customer', json(json_extract(value, '$.customer')),
                    'items', json(coalesce(json_extract(value, '$.items'), '[]')),
                    'bin', json_extract(value, '$.bin'))
-FROM json_each(?)
+FROM u
 """
 
 
