@@ -71,22 +71,25 @@ WHY = {
     "of the imports are pydantic and the configuration tree's schemas (half of them, python -X "
     "importtime), then asyncio, structlog, paho; the decoder's tables are now built on first "
     "use (37 -> 12 ms) and drivers are imported only when configured.",
-    "snapshot": "SQLite 3.40's JSON functions: checking a 3,000-return chunk takes ~19 ms, writing "
-    "it ~16 ms, its commit ~3 ms, 13-14 s of the total on the manifest writer's thread; the rest is "
-    "the 230 MB arriving through the broker from the simulated central on the same two cores. "
-    "Checking the next chunk on a second connection while the writer writes (tried, both without "
-    "the GIL) was no faster here, both cores being busy already (200,000 returns: 6.3 s against "
-    "4.4 s), and was left out.",
-    "snapshot_scans": "The p50 is the same as without a snapshot; the slow scans come at its start "
-    "(chunks arriving back to back) and its end (three indexes built over 1,000,000 rows, the table "
-    "flips), when the manifest writer and the broker keep both cores busy. Tried and left out: the "
-    "manifest writer's thread at nice 10, and the manifest database at synchronous FULL (so that a "
-    "snapshot never leaves megabytes unflushed for a scan's fsync to wait on): p99 from 28 to 143 ms "
-    "over ten runs of the three settings, no difference that outlasted this machine's noise.",
-    "print_p50": "This run's floor (MQTT delivery + TCP send) was {floor} ms, against 0.42 ms in the "
-    "report before on the same machine (it ran slower; see CPU to READY); the agent's "
-    "figure relative to its floor is no worse than then (6.1× then). A job is committed once "
-    "(claimed as it is accepted) before its first byte when its printer's worker is idle.",
+    "snapshot": "Since this report each chunk's elements are read once into a MATERIALIZED table "
+    "by the check and by the write (an element's text was rendered again for every JSON function "
+    "that read it): 20.4-22.8 -> 13.3-13.6 s, old and new alternated. What is left is SQLite 3.40's "
+    "JSON functions on the manifest writer's thread (~15 ms to read and check a 3,000-return chunk, "
+    "~13 ms to write it) and the 230 MB arriving through the broker on the same two cores.",
+    "snapshot_scans": "The slow scans now come in the snapshot's first second, while 230 MB arrive "
+    "back to back through the broker (stored within a few ms, then late to the broker and the "
+    "subscriber on two busy cores), and at its end (three indexes built over 1,000,000 rows). This "
+    "bench's own floor, the same scans without a snapshot, has a p99 of its own above the target "
+    "(see the floor column). The manifest's writer now commits each message alone: grouped, 30 "
+    "chunks made a 20 MB transaction whose writeback the scans' fsyncs waited behind (p99 250-361 "
+    "-> 27-46 ms, old and new alternated). Tried and left out: a lower MQTT Receive Maximum (8 or "
+    "16 against 32), the indexes built in transactions of their own, the manifest writer's thread "
+    "at nice 10, the manifest database at synchronous FULL: no difference that outlasted this "
+    "machine's noise.",
+    "print_p50": "This run's floor (MQTT delivery + TCP send) was {floor} ms. Since this report a TCP "
+    "printer's connection opens while the job's claim commits, and the worker gets the job before "
+    "the log line and the outbox's wake-up (p50 2.69-2.89 -> 2.38-2.43 ms, old and new "
+    "alternated). The job is committed once (accepted and claimed) before its first byte.",
     "decode": "This machine runs at about half the speed it had when the target was set (biip's bare "
     "parse: see its column); scaled by that, the figure meets it. The figure moves with the "
     "machine: 106,122/s with p99 29 µs in this session's first full report.",
