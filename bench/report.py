@@ -43,20 +43,23 @@ QUICK = {
 }
 
 WHY = {
-    "durable": "Measured since this report in a real agent process (scanner on a pty, production "
-    "logging) as the events' own `latency_us`; the report before measured the scan path alone, "
-    "in-process (1.40× then). Over the raw commit, at p50: the decode (a RET1 label's Ed25519 "
-    "check), the hand-over to the writer thread (~0.15 ms on this VM: waking a thread on an idle "
-    "vCPU, then the GIL), the record's 8 statements (~0.25 ms on a CPU that idled between scans, "
-    "0.09 ms when hot; 15 statements before this report) and a commit of 6-8 pages (scans, outbox, "
-    "received, meta and their indexes) against the raw commit's one.",
+    "durable": "Measured in a real agent process (scanner on a pty, production logging) as the "
+    "events' own `latency_us`. Where a scan's time goes, p50 with every stage stamped (bench/sync.py, "
+    "this session): pty to the agent's read 0.13 ms, decode 0.11 ms (a RET1 label's Ed25519 check), "
+    "hand-over to the writer thread 0.17 ms (waking a thread on an idle vCPU, then the GIL), the "
+    "record's 8 statements 0.18 ms, and a commit of 6-8 pages (scans, outbox, received, meta and "
+    "their indexes) against the raw commit's one. The p99 ratio moves between 1.7× and 2.8× across "
+    "this session's full reports with the machine's phase; a mark-sent commit of the outbox "
+    "sitting in front of a scan was ruled out (marking every 30 s instead of 50 ms: the same p99).",
     "broker": "The contract needs two durable commits before the first copy leaves: `latency_us` is "
     "the time to the event being durably stored, known only when the scan's commit returns, and a "
     "repeat must carry the same bytes as the first copy, so the event with that number must itself "
-    "be durable before it is sent (see the floor column). The event now leaves from the writer "
-    "thread as soon as its second commit returns, written to the socket by that thread: no hop "
-    "through the event loop, no read of the outbox, no wake-up of paho's thread (p50 2.07 -> 1.62 "
-    "ms in bench/sync.py, old and new code run back to back: ratio to the floor 4.2 -> 3.0).",
+    "be durable before it is sent (see the floor column). After the scan's commit (see scan → "
+    "durable), p50 with every stage stamped: the second commit 0.23 ms, its end to the PUBLISH "
+    "written to the socket by the writer thread 0.16 ms, broker to subscriber 0.31 ms. The event "
+    "leaves from the writer thread: no hop through the event loop, no read of the outbox, no "
+    "wake-up of paho's thread (p50 2.07 -> 1.62 ms in the session before this one, ratio to the "
+    "floor 4.2 -> 3.0).",
     "drain": "The ratio moves between runs on this machine: 1.01× in this session's first full "
     "report, 0.90-0.95× in back-to-back runs of bench/sync.py (0.64× before this session's reads "
     "in one recv per burst and packets joined into one send). Per message the agent still does "
@@ -65,12 +68,11 @@ WHY = {
     "from paho's thread meanwhile.",
     "rss": "",
     "cpu": "The imports alone take {imports} s of CPU in this run, and READY comes {after} s "
-    "after them. The same code measured 0.22 s of imports and 0.29 s to READY an hour before this "
-    "report on this shared machine (bench/footprint.py): its speed moves by up to 2× between "
-    "phases, and the CPU model under it changed during the session (see the machine line). Most "
-    "of the imports are pydantic and the configuration tree's schemas (half of them, python -X "
-    "importtime), then asyncio, structlog, paho; the decoder's tables are now built on first "
-    "use (37 -> 12 ms) and drivers are imported only when configured.",
+    "after them. The start-up path, unchanged since, met the target in this session's first full report (0.28 s, imports "
+    "0.23 s) an hour earlier on this shared machine, whose speed moves by up to 2× between phases. "
+    "Most of the imports are pydantic and the configuration tree's schemas (half of them, python -X "
+    "importtime), then asyncio, structlog, paho; the decoder's tables are built on first use and "
+    "drivers are imported only when configured.",
     "snapshot": "Since this report each chunk's elements are read once into a MATERIALIZED table "
     "by the check and by the write (an element's text was rendered again for every JSON function "
     "that read it): 20.4-22.8 -> 13.3-13.6 s, old and new alternated. What is left is SQLite 3.40's "
@@ -86,8 +88,9 @@ WHY = {
     "16 against 32), the indexes built in transactions of their own, the manifest writer's thread "
     "at nice 10, the manifest database at synchronous FULL: no difference that outlasted this "
     "machine's noise.",
-    "print_p50": "This run's floor (MQTT delivery + TCP send) was {floor} ms. Since this report a TCP "
-    "printer's connection opens while the job's claim commits, and the worker gets the job before "
+    "print_p50": "This run's floor (MQTT delivery + TCP send) was {floor} ms; the figure moves with "
+    "the machine's phase (1.83 ms, met, in this session's first full report, before the change "
+    "that follows). Since then a TCP printer's connection opens while the job's claim commits, and the worker gets the job before "
     "the log line and the outbox's wake-up (p50 2.69-2.89 -> 2.38-2.43 ms, old and new "
     "alternated). The job is committed once (accepted and claimed) before its first byte.",
     "decode": "This machine runs at about half the speed it had when the target was set (biip's bare "
