@@ -4,6 +4,7 @@ conftest.py hand these out and clean them up; plain helpers live here."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -23,6 +24,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_until_async(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
+    """`wait_until` inside an event loop: polls without blocking the loop the test drives."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
 
 
 def type_payloads(link: Path, payloads: list[str], rate: float = 20) -> None:

@@ -126,8 +126,8 @@ def test_a_burst_of_jobs_trusts_a_fresh_ready_answer(
     wait_until(
         lambda: sum(r.get("event") == "job.redelivered" for r in agent.records()) >= 3, what="redelivered"
     )
-    stats = sim.control("stats")
     wait_until(lambda: sim.control("stats")["open_connections"] == 0, what="no connection left open")
+    stats = sim.control("stats")
     assert stats["jobs"] == 21 and stats["connections"] > connections
     # a job accepted while the worker is idle with a fresh answer is claimed in the same commit and
     # handed over: the same events, in the same order, as a job the worker reads back

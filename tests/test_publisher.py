@@ -28,6 +28,7 @@ from edge_agent.sync.link import Inbound, MqttLink
 from edge_agent.sync.publisher import OutboxPublisher
 from edge_agent.sync.topics import Topics
 from tests.broker import Broker
+from tests.harness import wait_until_async
 
 TOPIC = "dock/v1/hel1/pub-01/event/scan"
 
@@ -61,14 +62,6 @@ class Rig:
 
     async def enqueue(self, payload: bytes, ready: bool = True) -> int:
         return (await self.writer.submit(lambda c: outbox.enqueue(c, TOPIC, payload, ready=ready))).value
-
-
-async def wait_for(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -111,7 +104,7 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
     async def main() -> None:
         async with rig(tmp_path, broker.port) as r:
             first = await r.enqueue(b'{"n":0}')
-            await wait_for(lambda: watcher.got == [b'{"n":0}'], "the first row, read from storage")
+            await wait_until_async(lambda: watcher.got == [b'{"n":0}'], "the first row, read from storage")
             taken = []
             for n in range(1, 41):
                 body = json.dumps({"n": n}).encode()
@@ -135,8 +128,8 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
                     r.publisher.wake()
                     # read from storage before the next hand-over (which, while that read is
                     # still going, would rightly be refused too and read as well)
-                    await wait_for(lambda n=n: len(watcher.got) == 1 + n + n // 10, f"row {n} read")
-            await wait_for(lambda: len(watcher.got) == 45, "45 rows")
+                    await wait_until_async(lambda n=n: len(watcher.got) == 1 + n + n // 10, f"row {n} read")
+            await wait_until_async(lambda: len(watcher.got) == 45, "45 rows")
             assert r.publisher.handed_over == sum(taken)
             refused = {i + 1 for i, t in enumerate(taken) if not t}
             # rows 10, 20, 30, 40 came after a row nobody handed over: refused, read instead
@@ -144,7 +137,7 @@ def test_rows_handed_over_by_the_writer_thread_go_out_once_in_order(tmp_path: Pa
             # any other row is taken unless a read (woken by a PUBACK) saw it in the microseconds
             # between its commit and its hand-over, which is rare
             assert len(refused) <= 8, refused
-            await wait_for(lambda: r.publisher.acked_total == 45, "every PUBACK")
+            await wait_until_async(lambda: r.publisher.acked_total == 45, "every PUBACK")
             assert first > 0
 
     asyncio.run(main())
@@ -183,7 +176,7 @@ def test_a_packet_queued_by_another_thread_is_written_while_paho_s_thread_is_bus
             await asyncio.to_thread(inside.wait, 10)
             assert inside.is_set()
             r.link.publish(TOPIC, b'{"while":"busy"}', 1)
-            await wait_for(
+            await wait_until_async(
                 lambda: watcher.got == [b'{"while":"busy"}'], "the event, paho's thread still busy"
             )
             assert not release.is_set()
@@ -213,11 +206,11 @@ def test_a_puback_that_is_not_ours_never_retires_a_row(tmp_path: Path, broker: B
                     client._last_mid = mid - 1  # the next message gets the telemetry's mid
                 await r.enqueue(b'{"n":1}')
                 r.publisher.wake()
-                await wait_for(lambda: r.publisher.published == 1, "the row handed to paho")
+                await wait_until_async(lambda: r.publisher.published == 1, "the row handed to paho")
                 await asyncio.sleep(0.5)
                 assert r.publisher.acked_total == 0, "a row retired without the broker's PUBACK"
             finally:
                 os.kill(broker.proc.pid, signal.SIGCONT)
-            await wait_for(lambda: r.publisher.acked_total == 1, "the real PUBACK")
+            await wait_until_async(lambda: r.publisher.acked_total == 1, "the real PUBACK")
 
     asyncio.run(main())
