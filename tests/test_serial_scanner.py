@@ -153,3 +153,36 @@ log: {{format: json}}
     assert seen["s1"]["outcome"] == "unknown"  # signed and valid, but no manifest here
     assert seen["s2"]["kind"] == "gs1" and seen["s2"]["raw"] == gs1_128_sscc(7)
     assert {seen["s1"]["seq"], seen["s2"]["seq"]} == {1, 2}
+
+
+def test_a_scan_is_stamped_when_its_last_byte_is_read_not_when_it_is_framed(tmp_path: Path) -> None:
+    """The latency clock starts at the read of the scan's last byte: time the loop spends on other
+    work before the framing task runs (80 ms here) must count in it."""
+    master, slave = os.openpty()
+    link = tmp_path / "s1"
+    link.symlink_to(os.ttyname(slave))
+
+    async def main() -> tuple[int, int, bytes]:
+        driver = SerialScanner("s1", str(link))
+        await driver.open()
+        scans = driver.scans()
+        first = asyncio.ensure_future(anext(scans))
+        await asyncio.sleep(0.05)  # the port is open and read
+        os.write(master, b"]C0ORDER-1\r\n")
+        assert (await first).data == b"]C0ORDER-1"
+        # nobody waits for the next scan: the loop reads it, then is busy before it is framed
+        os.write(master, b"]C0ORDER-2\r\n")
+        await asyncio.sleep(0.05)
+        time.sleep(0.08)
+        busy_until = time.monotonic_ns()
+        raw = await anext(scans)
+        await driver.close()
+        return raw.t_last_byte_ns, busy_until, raw.data
+
+    try:
+        stamped, busy_until, data = asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert data == b"]C0ORDER-2"
+    assert busy_until - stamped >= 80_000_000, "stamped when framed, not when read"

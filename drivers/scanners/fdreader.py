@@ -23,7 +23,9 @@ class FdReader:
         self._fd = fd
         self._what = what
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        # each chunk with the time it was read: a scan's latency starts at its last byte, not at
+        # whenever the task that frames it next runs
+        self._queue: asyncio.Queue[tuple[bytes, int] | BaseException] = asyncio.Queue()
         self._done = False
         self._loop.add_reader(fd, self._on_readable)
 
@@ -38,7 +40,7 @@ class FdReader:
         if not chunk:
             self._finish(DeviceGone(f"{self._what}: hung up"))
             return
-        self._queue.put_nowait(chunk)
+        self._queue.put_nowait((chunk, time.monotonic_ns()))
 
     def _finish(self, exc: BaseException) -> None:
         if not self._done:
@@ -48,11 +50,20 @@ class FdReader:
 
     async def read(self, timeout: float | None = None) -> bytes | None:
         """The next chunk; None when `timeout` seconds pass with nothing read."""
-        try:
-            async with asyncio.timeout(timeout):
-                item = await self._queue.get()
-        except TimeoutError:
-            return None
+        stamped = await self.read_stamped(timeout)
+        return None if stamped is None else stamped[0]
+
+    async def read_stamped(self, timeout: float | None = None) -> tuple[bytes, int] | None:
+        """The next chunk and `time.monotonic_ns()` when it was read; None when `timeout`
+        seconds pass with nothing read."""
+        if timeout is None:
+            item = await self._queue.get()
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    item = await self._queue.get()
+            except TimeoutError:
+                return None
         if isinstance(item, BaseException):
             raise item
         return item
@@ -124,11 +135,11 @@ class ReopeningDevice:
                 delays = backoff_delays(0.1, self._reopen_max_s)
             assert self._reader is not None
             try:
-                chunk = await self._reader.read(self._read_timeout())
+                stamped = await self._reader.read_stamped(self._read_timeout())
             except (DeviceGone, OSError) as exc:
                 if isinstance(exc, OSError) and not is_gone(exc):
                     raise
                 self._log.warning("scanner.lost", error=str(exc), **self._lost())
                 await self.close()
                 continue
-            yield chunk, time.monotonic_ns()
+            yield stamped if stamped is not None else (None, time.monotonic_ns())
