@@ -1,7 +1,8 @@
 """Does anything the agent does on the side delay a scan? Scans typed every 100 ms for a while into
 a real agent process, with a ZPL printer polled every second, the station page open (a client on
 its event stream) and telemetry every second, against the same scans with none of those. Prints
-scan-to-subscriber latency (p50, p99, max) and the slowest scans of each run.
+scan-to-subscriber latency (p50, p99, max) and the slowest scans of each run, each with its own
+`latency_us` (to its commit): whether it waited before its event was stored or after.
 
     python bench/stall.py [--seconds 60]
 """
@@ -48,9 +49,18 @@ def run(seconds: float, busy: bool, folder: Path) -> dict[str, Any]:
                           display_port=display_port, extra=extra)  # fmt: skip
     agent = AgentProcess(config, folder / "agent.log").start()
     arrived: dict[str, int] = {}
+    stored_us: dict[
+        str, int
+    ] = {}  # each event's own latency_us: a slow scan waited before or after its commit
+
+    def on_message(_c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
+        now = time.monotonic_ns()
+        event = json.loads(m.payload)
+        arrived.setdefault(event["decoded"]["raw"], now)
+        stored_us.setdefault(event["decoded"]["raw"], event["latency_us"])
+
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watch", protocol=MQTTProtocolVersion.MQTTv5)
-    watcher.on_message = lambda _c, _u, m: arrived.setdefault(json.loads(m.payload)["decoded"]["raw"],
-                                                              time.monotonic_ns())  # fmt: skip
+    watcher.on_message = on_message
     watcher.connect("127.0.0.1", broker.port)
     watcher.subscribe(f"{SITE_ROOT}/event/scan", 1)
     watcher.loop_start()
@@ -87,7 +97,7 @@ def run(seconds: float, busy: bool, folder: Path) -> dict[str, Any]:
             "busy": busy, "scans": len(sent), "delivered": len(took),
             "p50_ms": round(statistics.median(ms), 1), "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1),
             "max_ms": round(ms[-1], 1), "over_20ms": sum(1 for t in ms if t > 20),
-            "slowest": [f"{p} {t:.1f} ms" for t, p in took[-5:][::-1]],
+            "slowest": [f"{p} {t:.1f} ms (stored in {stored_us[p] / 1000:.1f})" for t, p in took[-5:][::-1]],
         }  # fmt: skip
     finally:
         stop.set()
