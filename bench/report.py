@@ -111,9 +111,9 @@ WHY = {
     "97,985/s with p99 29 µs as the first bench of this session's first full report.",
     "stall": "{over} of {scans} scans over 20 ms (the slowest {max} ms) in this run; the same "
     "bench alone: max {alone} ms. This session's first full report: 0 over 20 ms, max 7.3 ms. In "
-    "one six-minute window of this session, 3 of 8 runs of bench/stall.py had scans of 19-336 ms, "
+    "one six-minute window of this session, 5 of 10 runs of bench/stall.py had scans of 19-336 ms, "
     "the baseline without printer, page and telemetry among them, each inside its own commit "
-    "(`latency_us` about the whole delay, as the bench now prints); 13 runs after it and a raw "
+    "(`latency_us` about the whole delay, as the bench now prints); 11 runs after it and a raw "
     "FULL-commit loop beside 5 of them had none over 10 ms: the shared disk, not the agent's side "
     "work. "
     "After start-up the agent freezes what it built out of the garbage collector's sight (a full "
