@@ -112,10 +112,10 @@ WHY = {
     "stall": "{over} of {scans} scans over 20 ms (the slowest {max} ms) in this run; the same "
     "bench alone: max {alone} ms. This session's first full report: 0 over 20 ms, max 7.3 ms. In "
     "one six-minute window of this session, 5 of 10 runs of bench/stall.py had scans of 19-336 ms, "
-    "the baseline without printer, page and telemetry among them, each inside its own commit "
-    "(`latency_us` about the whole delay, as the bench now prints); 11 runs after it and a raw "
-    "FULL-commit loop beside 5 of them had none over 10 ms: the shared disk, not the agent's side "
-    "work. "
+    "the baseline without printer, page and telemetry among them (336 ms); the three whose "
+    "`latency_us` was read (19, 68 and 78 ms) had waited inside their own commit (18, 67 and 77 ms; "
+    "the bench now prints it). 11 runs after that window, and a raw FULL-commit loop beside 5 of "
+    "them, had none over 10 ms: the shared disk, not the agent's side work. "
     "After start-up the agent freezes what it built out of the garbage collector's sight (a full "
     "collection then takes ~2 ms instead of ~25 ms).",
 }
