@@ -233,12 +233,14 @@ class PrintService:
                     self._set_state(conn, job.job_id, "printing", expect=("accepted",), attempt=True)
             return cur.rowcount == 1
 
+        new = False
         try:
             new = (await self.stores.writer.submit(store)).value
-        except BaseException:
-            if claim and worker is not None:
+        finally:
+            # the reserved worker gets the job only if this commit stored it (not when the commit
+            # failed, nor for a redelivery): otherwise it is free again, its prepared connection dropped
+            if claim and worker is not None and not new:
                 worker.release()
-            raise
         if new:
             if worker is not None:
                 if claim:
@@ -248,8 +250,6 @@ class PrintService:
             self.out.wake()
             self._log.info("job.accepted", job_id=job.job_id, printer=printer_id, claimed=claim)
         else:
-            if claim and worker is not None:
-                worker.release()
             self._log.info("job.redelivered", job_id=job.job_id)
         return new
 
