@@ -56,14 +56,11 @@ class FdReader:
     async def read_stamped(self, timeout: float | None = None) -> tuple[bytes, int] | None:
         """The next chunk and `time.monotonic_ns()` when it was read; None when `timeout`
         seconds pass with nothing read."""
-        if timeout is None:
-            item = await self._queue.get()
-        else:
-            try:
-                async with asyncio.timeout(timeout):
-                    item = await self._queue.get()
-            except TimeoutError:
-                return None
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._queue.get()
+        except TimeoutError:
+            return None
         if isinstance(item, BaseException):
             raise item
         return item
