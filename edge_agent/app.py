@@ -51,7 +51,8 @@ from edge_agent.sync.topics import Topics
 
 
 def decoder_for(config: AgentConfig) -> Decoder:
-    return Decoder(config.labels.secrets(), [Rule.build(r.name, r.pattern, r.keys) for r in config.rules])
+    rules = [Rule.build(r.name, r.pattern, r.keys) for r in config.rules]
+    return Decoder(config.labels.secrets(), rules, config.receiving.grades)
 
 
 class Agent:

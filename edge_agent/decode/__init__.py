@@ -1,7 +1,8 @@
 """Decoding of scanned payloads (labels.md). Pure: no I/O, no logging; never raises.
 
 Kinds are tried in the contract's order: command, return_label, iso15434, gs1 (element strings
-and Digital Link URIs), tracking, rule, unknown. Each step looks at the first characters before
+and Digital Link URIs), tracking, gtin (product numbers; first under the EAN/UPC identifiers),
+rule, unknown. Each step looks at the first characters before
 running anything costly, so a payload meets only the parsers that could accept it.
 """
 
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edge_agent.decode import iso15434, ret1
+from edge_agent.decode import gtin, iso15434, ret1
 from edge_agent.decode.aim import GS1_SYMBOLOGIES, split_symbology
+from edge_agent.decode.commands import DEFAULT_GRADES, parse_command
 from edge_agent.decode.commands import PREFIX as CMD_PREFIX
-from edge_agent.decode.commands import parse_command
 from edge_agent.decode.digital_link import decode_digital_link
 from edge_agent.decode.gs1 import (
     Gs1Result,
@@ -33,9 +34,15 @@ _TRIM = " \r\n"
 class Decoder:
     """Decodes payloads with the configured RET1 keys and rules."""
 
-    def __init__(self, keys: Mapping[str, bytes] | None = None, rules: Sequence[Rule] = ()) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, bytes] | None = None,
+        rules: Sequence[Rule] = (),
+        grades: Sequence[str] = DEFAULT_GRADES,
+    ) -> None:
         self._keys = dict(keys or {})
         self._rules = tuple(rules)
+        self._grades = tuple(grades)
 
     def decode(self, payload: str | bytes) -> Decoded:
         try:
@@ -61,9 +68,11 @@ class Decoder:
         if not body:
             return Decoded(raw, symbology, "unknown", False, "empty payload after the symbology identifier")
 
+        if gtin.symbol_says_gtin(body, symbology):
+            return self._gtin(raw, symbology, body)
         head = body[:5].upper()
         if head.startswith(CMD_PREFIX):
-            command, error = parse_command(body)
+            command, error = parse_command(body, self._grades)
             return Decoded(raw, symbology, "command", error is None, error, {}, command)
         if head == ret1.PREFIX:
             return self._return_label(raw, symbology, body.upper())
@@ -89,6 +98,9 @@ class Decoder:
                 raw, symbology, "tracking", tracking.valid, tracking.error, keys, tracking.detail()
             )
 
+        if gtin.wants(body, symbology):
+            return self._gtin(raw, symbology, body)
+
         for rule in self._rules:
             found = rule.apply(body)
             if found is not None:
@@ -96,6 +108,11 @@ class Decoder:
 
         error = encoding_error or _unprintable(body)
         return Decoded(raw, symbology, "unknown", error is None, error)
+
+    def _gtin(self, raw: str, symbology: str | None, body: str) -> Decoded:
+        result = gtin.decode_gtin(body, symbology)
+        keys = {"gtin": result.gtin14} if result.valid and result.gtin14 else {}
+        return Decoded(raw, symbology, "gtin", result.valid, result.error, keys, result.detail())
 
     def _envelope(self, raw: str, symbology: str | None, body: str) -> Decoded:
         envelope, end = iso15434.parse_envelope(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("command", "return_label", "iso15434", "gs1", "tracking", "rule", "unknown")
+KINDS = ("command", "return_label", "iso15434", "gs1", "tracking", "gtin", "rule", "unknown")
 
 
 @dataclass(slots=True)
@@ -17,7 +17,7 @@ class Decoded:
     error: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
     detail: Any = None
-    """The kind's own field (`gs1`, `iso15434`, `tracking`, `return_label`, `command`, `rule`); absent for
+    """The kind's own field (`gs1`, `iso15434`, `tracking`, `gtin`, `return_label`, `command`, `rule`); absent for
     unknown."""
 
     def to_dict(self) -> dict[str, Any]:

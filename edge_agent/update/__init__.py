@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.config_base import UpdateConfig
+from edge_agent.config.base import UpdateConfig
 from edge_agent.sdnotify import Notifier
 from edge_agent.store.db import AGENT_SCHEMA
 

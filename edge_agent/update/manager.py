@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from edge_agent.config_base import UpdateConfig
+from edge_agent.config.base import UpdateConfig
 from edge_agent.store.db import schema_of
 from edge_agent.sync.models import rfc3339
 from edge_agent.update.bundle import BundleError, agent_wheel, extract_wheels, fetch, verify

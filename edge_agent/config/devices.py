@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from edge_agent.config_base import NAME_PATTERN, _Model
+from edge_agent.config.base import NAME_PATTERN, _Model
 
 
 class SerialScannerConfig(_Model):
@@ -178,6 +178,11 @@ class FeedbackConfig(_Model):
     """Actions for a bad read (check digit, signature, syntax)."""
     command: list[FeedbackAction] = Field(default_factory=list)
     """Actions for a station command barcode (mode change)."""
+    item: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for an item scan counted on the open receipt."""
+    extra_item: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for an item scan the open receipt does not expect (not in the return, one too many,
+    a wrong serial)."""
 
     def actions(self, outcome: str) -> list[BuzzerAction | CommandAction]:
         return list(getattr(self, outcome, []))

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge_agent.config_base import (
+from edge_agent.config.base import (
     KEY_NAMES,
     KID_PATTERN,
     NAME_PATTERN,
@@ -30,7 +30,7 @@ from edge_agent.config_base import (
     _server,
     split_server,
 )
-from edge_agent.config_devices import (
+from edge_agent.config.devices import (
     AnyScannerConfig,
     BuzzerAction,
     CommandAction,
@@ -47,6 +47,7 @@ from edge_agent.config_devices import (
     SerialScannerConfig,
     TcpPrinterConfig,
 )
+from edge_agent.config.receiving import ReceivingConfig
 from edge_agent.errors import ConfigError
 
 # re-exported: the tree is one, whichever module a section is written in
@@ -266,6 +267,8 @@ class AgentConfig(_Model):
     log: LogConfig = Field(default_factory=LogConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    receiving: ReceivingConfig = Field(default_factory=ReceivingConfig)
+    """Receipts: which scans open one, the condition grades, when an idle one closes, what prints."""
     telemetry_interval_s: int = Field(default=30, ge=1, le=3600)
     """Interval between telemetry messages, seconds."""
     remote_config: RemoteConfigConfig = Field(default_factory=RemoteConfigConfig)
@@ -285,14 +288,14 @@ class AgentConfig(_Model):
         if len(names) != len(set(names)):
             raise ValueError("rules: two rules have the same name")
         slip = self.printing.routing_slip_printer
-        if slip is not None:
-            if slip.startswith("role:"):
-                if not any(slip[5:] in p.roles for p in self.printers):
-                    raise ValueError(f"printing.routing_slip_printer: no printer has role {slip[5:]!r}")
-            elif slip not in {p.id for p in self.printers}:
-                raise ValueError(f"printing.routing_slip_printer: no printer {slip!r}")
+        if slip is not None and not _printer_known(slip, self.printers):
+            what = f"has role {slip[5:]!r}" if slip.startswith("role:") else repr(slip)
+            raise ValueError(f"printing.routing_slip_printer: no printer {what}")
         printers = {p.id: p for p in self.printers}
-        for outcome in ("expected", "duplicate", "unknown", "invalid", "command"):
+        on_close = self.receiving.print_on_close
+        if on_close is not None and not _printer_known(on_close.printer, self.printers):
+            raise ValueError(f"receiving.print_on_close.printer: no printer {on_close.printer!r}")
+        for outcome in FeedbackConfig.model_fields:
             for i, action in enumerate(self.feedback.actions(outcome)):
                 if isinstance(action, BuzzerAction):
                     where = f"feedback.{outcome}[{i}].printer"
@@ -319,6 +322,13 @@ class AgentConfig(_Model):
             if template.name != name:
                 raise ValueError(f"template {name!r} is named {template.name!r} inside")
         return templates
+
+
+def _printer_known(name: str, printers: list[PrinterConfig]) -> bool:
+    """A printer id, or `role:{name}` that some printer has."""
+    if name.startswith("role:"):
+        return any(name[5:] in p.roles for p in printers)
+    return name in {p.id for p in printers}
 
 
 _UNION_TAGS = {"serial", "hid", "tcp", "device", "file", "buzzer", "command"}
