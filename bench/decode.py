@@ -7,7 +7,8 @@ The payload mix is what a dock sees: signed RET1 labels, GS1-128 SSCCs with GS a
 human-readable form, S10 numbers, every courier's numbers (the data set's own test numbers, with
 and without the spaces they are printed with), carrier package barcodes, GS1 Digital Link URIs,
 UPS MaxiCode and MH10 DataMatrix messages (ISO/IEC 15434), station commands, plain order
-numbers, and some bad reads.
+numbers, product codes as a receipt's item scans bring them (EAN-13 with and without `]E0`,
+UPC-E, an add-on, a Digital Link with a serial), and some bad reads.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from pathlib import Path
 import biip
 
 from edge_agent.decode import Decoder
-from simulators.samples import DEMO_KEY, digital_link, gs1_128_sscc, mh10, ret1_label, s10, ups_maxicode
+from simulators.samples import (
+    DEMO_KEY,
+    digital_link,
+    ean13,
+    gs1_128_sscc,
+    mh10,
+    ret1_label,
+    s10,
+    upce,
+    ups_maxicode,
+)
 
 TARGET_PER_S = 100_000
 TARGET_P99_US = 50.0
@@ -58,6 +69,11 @@ def payload_mix(n: int, seed: int = 1) -> list[str]:
         lambda i: "CMD:MODE:INSPECT",
         lambda i: f"]C0ORDER-{i}",
         lambda i: f"RR{i:08d}0SE",
+        lambda i: "]E0" + ean13(i),  # item scans at a receipt: EAN-13, bare, UPC-E, with an add-on
+        ean13,
+        lambda i: "]E0" + upce(i),
+        lambda i: "]E3" + ean13(i) + "12",
+        lambda i: f"https://example.com/p/01/{ean13(i).zfill(14)}/21/SN{i}",
     ]
     return [rng.choice(makers)(i) for i in range(n)]
 

@@ -30,6 +30,7 @@ from edge_agent.fleet import Fleet
 from edge_agent.ports import Station, Stores
 from edge_agent.printing.service import PrintService
 from edge_agent.printing.worker import PrinterWorker
+from edge_agent.receiving.service import ReceivingService
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
@@ -88,8 +89,9 @@ class Agent:
         self.reader = Reader(folder / AGENT_DB)
         self.manifest_reader = Reader(folder / "manifest.db")
         self.recorder = ScanRecorder(
-            folder, self.config.device.id, self.config.device.site, self.config.station.mode
-        )
+            folder, self.config.device.id, self.config.device.site, self.config.station.mode,
+            lambda: self.config.receiving, self.topics.event_receipt,
+        )  # fmt: skip
         self.stores = Stores(self.writer, self.reader, self.manifest_writer, self.manifest_reader)
 
     async def _restore_state(self) -> None:
@@ -137,6 +139,7 @@ class Agent:
             self.supervisor.add(self.publisher)
             self.supervisor.add(self.fleet.telemetry)
             self.supervisor.add(self.software)
+            self.supervisor.add(self.receiving)
             for printer in self.config.printers:
                 self._add_printer(printer.id)
             self.supervisor.add(Watchdog(self.notifier, self.describe))
@@ -179,6 +182,10 @@ class Agent:
         self.display_hub = DisplayHub({"site": cfg.device.site, "device": cfg.device.id})
         self.display_hub.set("mode", self.station.mode)
         self.feedback = Feedback(config, self.jobs)
+        self.receiving = ReceivingService(
+            self.writer, self.recorder.close_idle, self.publisher.wake, self.display_hub.set,
+            self.jobs.receipt_print, self.spawn, lambda: self.config.receiving,
+        )  # fmt: skip
 
     def _settle(self) -> None:
         """Load the decoder's tables now (the courier set, the GS1 AI table), not at the first scan,
@@ -345,6 +352,17 @@ class Agent:
                 self._add_display()
             self._log.info("display.reconfigured", enabled=new.display.enabled, port=new.display.port)
 
+    async def change_mode(self, mode: str) -> None:
+        def store(conn: Any) -> dict[str, Any] | None:
+            previous = self.recorder.mode(conn)
+            outbox.set_meta(conn, "mode", mode)
+            return self.recorder.close_open(conn, "mode", rfc3339()) if previous != mode else None
+
+        closed = (await self.writer.submit(store)).value
+        self.set_mode(mode)
+        if closed is not None:
+            self.receiving.closed([closed], None)
+
     def set_mode(self, mode: str) -> None:
         self.station.mode = mode
         self.display_hub.set("mode", mode)
@@ -361,6 +379,8 @@ class Agent:
         failure here is logged and must not reach the scanner."""
         try:
             self.display_hub.scan(record.payload)
+            self.receiving.closed(record.closed, record.receipt)
+            self.receiving.changed(record.receipt)
             self.feedback.on_scan(record)
         except Exception as exc:
             self._log.exception("feedback.failed", event_id=record.event_id, error=repr(exc))

@@ -18,7 +18,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.ports import Control, Health, Printing, Station, Stores
 from edge_agent.printing.errors import JobRejected
-from edge_agent.store import manifest, outbox
+from edge_agent.store import manifest, outbox, receipts
 from edge_agent.sync import desired
 from edge_agent.sync.alerts import Alerts
 from edge_agent.sync.commands import CommandError, CommandService, Handler, require
@@ -278,6 +278,7 @@ class Fleet:
             "storage_full": storage == "full",
             "storage": {"state": storage, "detail": detail},
             "display": health.display_status(),
+            "receipt": (await self.stores.reader.read(receipts.status))["open"],
             "broker": health.broker_status(),
             "counters": {
                 **health.counters(),
@@ -290,9 +291,8 @@ class Fleet:
         mode = str(require(args, "mode", str)).lower()
         if mode not in MODES:
             raise CommandError("bad_args", f"mode {mode!r} is not one of {', '.join(MODES)}")
-        await self.stores.writer.submit(lambda c: outbox.set_meta(c, "mode", mode))
         previous = self.station.mode
-        self.control.set_mode(mode)
+        await self.control.change_mode(mode)
         self._log.info("station.mode_changed", mode=mode, previous=previous, by="command")
         return {"mode": mode, "previous": previous}
 

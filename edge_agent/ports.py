@@ -71,6 +71,9 @@ class Control(Protocol):
 
     def set_mode(self, mode: str) -> None: ...
 
+    async def change_mode(self, mode: str) -> None:
+        """Store a new station mode (closing an open receipt, `closed_by: mode`), then show it."""
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None: ...
 
 

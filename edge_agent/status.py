@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_agent.store import receipts
 from edge_agent.store.db import AGENT_DB, MANIFEST_DB, connect
 
 
@@ -80,6 +81,7 @@ def _agent_part(conn: sqlite3.Connection, report: dict[str, Any]) -> None:
     report["jobs_by_state"] = dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
     row = conn.execute("SELECT version FROM desired_config WHERE id = 1").fetchone()
     report["config_version"] = int(row[0]) if row else 0
+    report["receipts"] = receipts.status(conn)
 
 
 def render_status(report: dict[str, Any]) -> str:
@@ -94,6 +96,7 @@ def render_status(report: dict[str, Any]) -> str:
         f"config version   {report['config_version']}",
         "print jobs       "
         + (", ".join(f"{k}: {v}" for k, v in sorted(report["jobs_by_state"].items())) or "none"),
+        *_receipt_lines(report.get("receipts") or {}),
         "last scans:",
     ]
     for s in report["last_scans"]:
@@ -105,3 +108,22 @@ def render_status(report: dict[str, Any]) -> str:
     if not report["last_scans"]:
         lines.append("  (none)")
     return "\n".join(lines)
+
+
+def _receipt_lines(part: dict[str, Any]) -> list[str]:
+    opened = part.get("open")
+    if opened is None:
+        head = "open receipt     none"
+    else:
+        got = sum(ln["received_qty"] for ln in opened["lines"])
+        want = sum(ln["expected_qty"] for ln in opened["lines"])
+        head = (f"open receipt     return {opened['return_id']} (order {opened['order_number']}): "
+                f"{got} of {want} items, {opened['extra']} extra, grade {opened['grade']}, "
+                f"idle {opened['idle_s']:.0f} s")  # fmt: skip
+    out = [head]
+    if opened is not None:
+        for ln in opened["lines"]:
+            out.append(f"  {ln['received_qty']}/{ln['expected_qty']} {ln['sku'] or ln['gtin'] or ''} "
+                       f"{ln['name'] or ''} [{ln['status']}]")  # fmt: skip
+    out.append(f"receipts closed  {part.get('last_receipt_seq', 0)}")
+    return out

@@ -39,18 +39,41 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from simulators.samples import DEMO_KEY, DEMO_KEY_ID, GS, ret1_label, s10, sscc
+from simulators.samples import DEMO_KEY, DEMO_KEY_ID, GS, ean13, ret1_label, s10, sscc
 from simulators.wire import emit
 
 
+def product(n: int) -> dict[str, Any]:
+    """Catalogue item n: its SKU, name, EAN-13 and unit weight; every seventh is serialised."""
+    return {"sku": f"SKU-{n}", "name": f"Item {n}", "gtin": ean13(n), "weight_g": 150 + 10 * n}
+
+
 def make_return(i: int) -> dict[str, Any]:
+    """Return i: one item line (1-3 units), a second line on every fourth; serialised items list
+    their expected serial numbers."""
+    items = [{**product(i % 97), "qty": 1 + i % 3}]
+    if i % 4 == 0:
+        second = {**product(97 + i % 13), "qty": 1}
+        if i % 8 == 0:
+            second["serials"] = [f"SN{i:07d}"]
+        items.append(second)
     return {
         "return_id": f"R{i:07d}",
         "order_number": f"SO-{i + 500000}",
         "keys": {"tracking_number": s10(i % 100_000_000, "RR", "FI"), "sscc": sscc(i)},
         "customer": {"name": f"Customer {i}"},
-        "items": [{"sku": f"SKU-{i % 97}", "name": f"Item {i % 97}", "qty": 1 + i % 3}],
+        "items": items,
+        "weight_g": 250 + sum(it["weight_g"] * it["qty"] for it in items),
     }
+
+
+def item_scans(item: dict[str, Any]) -> list[str]:
+    """What a worker may scan on an item: its EAN-13 (as a scanner sends it, with `]E0`), a GS1
+    DataMatrix with its GTIN and serial when it is serialised, or its SKU as a Code 128."""
+    scans = ["]E0" + item["gtin"], item["sku"]]
+    for serial in item.get("serials") or []:
+        scans.append(f"]d201{item['gtin'].zfill(14)}21{serial}")
+    return scans
 
 
 def labels_of(ret: dict[str, Any], key_id: str = DEMO_KEY_ID, key: bytes = DEMO_KEY) -> list[str]:
@@ -126,6 +149,30 @@ class DeviceLog:
         }
 
 
+@dataclass
+class ReceiptLog:
+    """Receipt events of one device: each once by `event_id` (repeats must be the same bytes),
+    numbered by a gapless `receipt_seq`."""
+
+    by_id: dict[str, bytes] = field(default_factory=dict)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+    inexact_duplicates: int = 0
+
+    def add(self, payload: bytes) -> None:
+        event = json.loads(payload)
+        if event["event_id"] in self.by_id:
+            self.duplicates += 1
+            self.inexact_duplicates += self.by_id[event["event_id"]] != payload
+            return
+        self.by_id[event["event_id"]] = payload
+        self.receipts.append(event)
+
+    def missing(self) -> list[int]:
+        seqs = {r["receipt_seq"] for r in self.receipts}
+        return sorted(set(range(1, max(seqs) + 1)) - seqs) if seqs else []
+
+
 class Dedupe:
     """The event ids a group of central consumers has handled, in one SQLite file they share."""
 
@@ -161,6 +208,7 @@ class Central:
         self.returns: list[dict[str, Any]] = []
         self.chunk_size = 2000
         self.devices: dict[str, DeviceLog] = {}
+        self.receipts: dict[str, ReceiptLog] = {}
         self.messages: list[tuple[str, bytes]] = []
         self.replies: dict[str, dict[str, Any]] = {}
         self.states: dict[str, dict[str, Any]] = {}
@@ -221,6 +269,8 @@ class Central:
                     return
                 self.handled += 1
                 self.devices.setdefault(parts[3], DeviceLog()).add(bytes(msg.payload))
+            elif len(parts) >= 6 and parts[4:6] == ["event", "receipt"]:
+                self.receipts.setdefault(parts[3], ReceiptLog()).add(bytes(msg.payload))
             elif len(parts) == 5 and parts[4] == "state" and msg.payload:
                 self.states[parts[3]] = json.loads(msg.payload)
             elif parts[4:6] == ["manifest", "request"]:

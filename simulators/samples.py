@@ -49,6 +49,26 @@ def gtin14(serial: int, company: str = "950600013") -> str:
     return body + gs1_check_digit(body)
 
 
+def ean13(serial: int, company: str = "640123") -> str:
+    """An EAN-13 product number (a Finnish company prefix by default)."""
+    body = f"{company}{serial:0{12 - len(company)}d}"[:12]
+    return body + gs1_check_digit(body)
+
+
+def upce(serial: int) -> str:
+    """An 8-digit UPC-E with number system 0 and a last digit of 5-9 (the product's last digit):
+    its UPC-A is the first five digits, four zeros and that digit, whose check digit it carries."""
+    five = f"{serial % 100000:05d}"
+    last = str(5 + serial % 5)
+    upca_body = "0" + five + "0000" + last
+    return "0" + five + last + gs1_check_digit(upca_body)
+
+
+def upce_as_upca(code: str) -> str:
+    """The 12-digit UPC-A that a `upce()` number stands for."""
+    return "0" + code[1:6] + "0000" + code[6] + code[7]
+
+
 def digital_link(serial: int, host: str = "id.gs1.org") -> str:
     """A GS1 Digital Link URI: GTIN and lot in the path, an expiry date in the query."""
     return f"https://{host}/01/{gtin14(serial)}/10/LOT{serial}?17=271231"

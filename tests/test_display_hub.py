@@ -37,7 +37,8 @@ def test_a_scan_sets_the_last_result_counts_and_mode() -> None:
     assert doc["last"]["seq"] == 3 and doc["last"]["command"] == {"name": "mode", "value": "REJECT"}
     assert doc["mode"] == "reject"
     assert doc["today"] == {"day": "2026-11-26",
-                            "counts": {"expected": 1, "duplicate": 0, "unknown": 0, "invalid": 1, "command": 1}}  # fmt: skip
+                            "counts": {"expected": 1, "duplicate": 0, "unknown": 0, "invalid": 1, "command": 1,
+                                       "item": 0, "extra_item": 0}}  # fmt: skip
     assert scan_view(event(1, "expected", **{"return": ret}))["return"] == ret
     json.dumps(doc)  # the page gets it as JSON
 
@@ -49,7 +50,7 @@ def test_counts_start_again_each_local_day() -> None:
     assert hub.document()["today"]["counts"]["expected"] == 1
     hub.roll_day("2026-11-28")
     assert hub.document()["today"] == {"day": "2026-11-28", "counts": dict.fromkeys(
-        ("expected", "duplicate", "unknown", "invalid", "command"), 0)}  # fmt: skip
+        ("expected", "duplicate", "unknown", "invalid", "command", "item", "extra_item"), 0)}  # fmt: skip
     assert hub.document()["last"]["seq"] == 2  # the last result stays until the next scan
 
 
@@ -107,6 +108,8 @@ def test_state_after_a_restart_comes_from_storage(tmp_path: Path) -> None:
         "unknown": 1,
         "invalid": 0,
         "command": 0,
+        "item": 0,
+        "extra_item": 0,
     }  # not yesterday's
     hub = DisplayHub({})
     hub.loaded(last, counts, local_day())

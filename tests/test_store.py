@@ -279,6 +279,7 @@ def test_manifest_rows_written_by_sqlite_are_what_the_model_says(tmp_path: Path)
             "customer": ret.customer,
             "items": ret.items,
             "bin": ret.bin,
+            "weight_g": ret.weight_g,
         }
     for bad in (b"\xff", b"[1, 2]", b"{not json", b"7"):
         assert isinstance(manifest.apply_raw(conn, bad), str)

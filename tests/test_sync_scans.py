@@ -66,7 +66,8 @@ def test_scan_events_follow_the_contract(
         assert isinstance(event["latency_us"], int) and 0 < event["latency_us"] < 1_000_000
         assert isinstance(event["clock_synced"], bool)  # extra field: false before NTP sync
     assert events[0]["return"] == {"return_id": r[0]["return_id"], "order_number": r[0]["order_number"],
-                                   "items": r[0]["items"], "customer": r[0]["customer"]}  # fmt: skip
+                                   "items": r[0]["items"], "customer": r[0]["customer"],
+                                   "weight_g": r[0]["weight_g"]}  # fmt: skip
     assert events[5]["return"] is None and events[6]["return"] is None
     assert events[4]["return"]["return_id"] == r[3]["return_id"]
     state = central.states["dock-07"]

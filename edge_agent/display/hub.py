@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Any
 
-OUTCOMES = ("expected", "duplicate", "unknown", "invalid", "command")
+OUTCOMES = ("expected", "duplicate", "unknown", "invalid", "command", "item", "extra_item")
 
 
 def local_day(epoch_s: float | None = None) -> str:
@@ -44,6 +44,11 @@ def scan_view(payload: dict[str, Any]) -> dict[str, Any]:
         "error": decoded.get("error"),
         "command": {"name": command.get("name"), "value": command.get("value")} if command else None,
         "return": ret,
+        "receipt": payload.get("receipt"),
+        "qty": payload.get("qty"),
+        "grade": payload.get("grade"),
+        "serial": payload.get("serial"),
+        "reason": payload.get("reason"),
     }
 
 
@@ -72,6 +77,8 @@ class DisplayHub:
             "scanners": [],
             "storage_full": False,
             "manifest_version": 0,
+            "receipt": None,
+            "receipt_closed": None,
         }
         self.version = 0
         self._watchers: set[asyncio.Event] = set()

@@ -62,6 +62,40 @@ def job_data(cfg: AgentConfig, mode: str, data: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def receipt_slip_data(event: dict[str, Any]) -> dict[str, Any]:
+    """A closed receipt as the `receipt_slip` template's fields: a text line per item."""
+    lines = event.get("lines") or []
+    verdict = (
+        "CANCELLED"
+        if event.get("closed_by") == "cancel"
+        else "COMPLETE"
+        if event.get("complete")
+        else "CHECK"
+    )
+    data: dict[str, Any] = {
+        "return_id": event.get("return_id"),
+        "order_number": event.get("order_number") or "",
+        "receipt_seq": event.get("receipt_seq"),
+        "closed_by": event.get("closed_by"),
+        "verdict": verdict,
+        "received": sum(ln["received_qty"] for ln in lines),
+        "expected": sum(ln["expected_qty"] for ln in lines),
+        "extra_count": len(event.get("extra") or []),
+    }
+    texts = []
+    for ln in lines:
+        grades = " ".join(f"{g}:{n}" for g, n in sorted(ln["grades"].items()))
+        texts.append(f"{ln['received_qty']}/{ln['expected_qty']} {ln['sku'] or ln['gtin'] or ''} "
+                     f"{ln['name'] or ''} {grades} {ln['status']}".strip())  # fmt: skip
+    for e in event.get("extra") or []:
+        texts.append(f"EXTRA {e['qty']} x {e['raw']} ({e['reason']})")
+    for n, text in enumerate(texts[:6], start=1):
+        data[f"line_{n}"] = text
+    if len(texts) > 6:
+        data["more_lines"] = f"... and {len(texts) - 6} more"
+    return data
+
+
 def agent_version() -> str:
     from edge_agent import __version__
 

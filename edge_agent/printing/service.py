@@ -38,7 +38,7 @@ from drivers.printers import PrinterStatus
 from edge_agent.config import AgentConfig
 from edge_agent.ports import Station, Stores
 from edge_agent.printing.errors import JobRejected
-from edge_agent.printing.jobdata import StoredJob, job_data, templates_of
+from edge_agent.printing.jobdata import StoredJob, job_data, receipt_slip_data, templates_of
 from edge_agent.printing.templates import TemplateError, fill
 from edge_agent.store import outbox
 from edge_agent.sync.alerts import Alerts
@@ -281,6 +281,30 @@ class PrintService:
             await self.accept(job, self.validate(job))
         except JobRejected as exc:
             self._log.warning("routing_slip.not_printed", event_id=record.event_id, error=exc.message)
+
+    async def receipt_print(self, event: dict[str, Any], on_close: Any) -> None:
+        """A closed receipt's slip, or a restock label per unit received (`receiving.print_on_close`).
+        Job ids come from the receipt, so a repeat of the same close never prints twice."""
+        rid, lines = event["event_id"], event["lines"]
+        jobs: list[PrintJob] = []
+        if on_close.what == "slip":
+            jobs.append(PrintJob(job_id=f"receipt-{rid}", printer=on_close.printer, template="receipt_slip",
+                                 data=receipt_slip_data(event)))  # fmt: skip
+        else:
+            units = [(i, ln, grade) for i, ln in enumerate(lines)
+                     for grade, n in sorted(ln["grades"].items()) for _ in range(n)]  # fmt: skip
+            for k, (i, ln, grade) in enumerate(units, start=1):
+                data = {"sku": ln["sku"] or ln["gtin"] or "?", "name": ln["name"] or "", "grade": grade,
+                        "return_id": event["return_id"], "unit": k, "units": len(units), "line": i}  # fmt: skip
+                jobs.append(PrintJob(job_id=f"restock-{rid}-{k}", printer=on_close.printer,
+                                     template="restock_label", data=data))  # fmt: skip
+        for job in jobs:
+            try:
+                await self.accept(job, self.validate(job))
+            except JobRejected as exc:
+                self._log.warning(
+                    "receipt_print.not_printed", receipt_id=rid, job_id=job.job_id, error=exc.message
+                )
 
     async def reprint(self, job_id: str) -> str:
         ok = await self.set_state(job_id, "accepted", expect=("printed", "uncertain", "failed", "expired"))

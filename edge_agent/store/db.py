@@ -85,6 +85,28 @@ AGENT_MIGRATIONS: Sequence[Migration] = (
     );
     CREATE INDEX jobs_state ON jobs(printer, state);
     """),
+    # receipts (store/receipts.py): the open one, its line codes, the closed ones' events
+    Migration("""
+    CREATE TABLE receipts(
+        receipt_id TEXT PRIMARY KEY,
+        return_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        receipt_seq INTEGER UNIQUE,
+        closed_by TEXT,
+        payload TEXT,
+        outbox_id INTEGER
+    );
+    CREATE UNIQUE INDEX receipts_one_open ON receipts(state) WHERE state = 'open';
+    CREATE TABLE receipt_codes(
+        receipt_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        PRIMARY KEY(receipt_id, code, line)
+    ) WITHOUT ROWID
+"""),
     # new migrations go here (a test inserts its own at this line)
 )
 AGENT_SCHEMA = len(AGENT_MIGRATIONS)

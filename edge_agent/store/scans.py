@@ -10,7 +10,12 @@ never disagree, whatever is killed when:
 3. a match that this station already recorded in this mode is a `duplicate`, else `expected`
    (first scan wins), and is added to `received`;
 4. `seq` is the persistent counter plus one: gapless, because counter and rows commit together;
-5. the event goes into `scans` (history, replay) and `outbox` (delivery) in the same commit.
+5. the event goes into `scans` (history, replay) and `outbox` (delivery) in the same commit;
+6. receipts (store/receipts.py, receiving/machine.py) change in the same commit: while one is
+   open, a product code or a payload equal to one of its lines' codes is counted on it (`item`,
+   `extra_item`), a command barcode sets its next quantity or grade or closes it, the scan of
+   another return closes it (`next_return`) and an `expected` return with items opens the next;
+   a closed receipt's event is queued after the scan's own.
 """
 
 from __future__ import annotations
@@ -18,14 +23,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_agent.store import outbox
+import uuid6
+
+from edge_agent.receiving import machine
+from edge_agent.store import outbox, receipts
 from edge_agent.store.db import MANIFEST_DB, connect
 from edge_agent.sync.models import CONTRACT_VERSION
+
+if TYPE_CHECKING:
+    from edge_agent.config import ReceivingConfig
 
 MATCH_COLUMNS = ("return_id", "order_number", "tracking_number", "sscc")
 
@@ -56,17 +68,31 @@ class ScanRecord:
     topic: str
     head: bytes
     """The event's JSON up to its last field, `latency_us`, which `after_commit` fills in."""
+    receipt: dict[str, Any] | None = None
+    """The open receipt after this scan (`Receipt.view`), None when none is open."""
+    closed: list[dict[str, Any]] = field(default_factory=list)
+    """Receipt events this scan's commit queued (a close), in order."""
 
 
 class ScanRecorder:
     """Lives in the agent.db writer thread; owns a read-only connection to manifest.db."""
 
-    def __init__(self, folder: Path, device: str, site: str, initial_mode: str) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        device: str,
+        site: str,
+        initial_mode: str,
+        receiving: Callable[[], ReceivingConfig] | None = None,
+        receipt_topic: str = "",
+    ) -> None:
         self._manifest_path = folder / MANIFEST_DB
         self._device = device
         self._site = site
         self._initial_mode = initial_mode
         self._manifest: sqlite3.Connection | None = None
+        self._receiving = receiving
+        self.receipt_topic = receipt_topic
 
     def _manifest_conn(self) -> sqlite3.Connection:
         if self._manifest is None:
@@ -88,6 +114,8 @@ class ScanRecorder:
             ret["customer"] = data["customer"]
         if data.get("bin"):
             ret["bin"] = data["bin"]
+        if data.get("weight_g") is not None:
+            ret["weight_g"] = data["weight_g"]
         return ret
 
     def mode(self, conn: sqlite3.Connection) -> str:
@@ -98,17 +126,34 @@ class ScanRecorder:
         mode = self.mode(conn)
         new_mode: str | None = None
         ret: dict[str, Any] | None = None
+        now = time.time()
+        desk = _Desk(self, conn, scan, now)
+        receipt = desk.receipt
+        item: machine.ItemResult | None = None
         if decoded["kind"] == "command":
             outcome = "command" if decoded["valid"] else "invalid"
             command = decoded.get("command") or {}
             if decoded["valid"] and command.get("name") == "mode":
                 new_mode = str(command["value"]).lower()
                 outbox.set_meta(conn, "mode", new_mode)
+                if new_mode != mode:
+                    desk.close_after("mode")
+            elif decoded["valid"]:
+                desk.command(str(command.get("name")), command.get("value"))
         elif not decoded["valid"]:
             outcome = "invalid"
         else:
-            ret = self.lookup(_candidates(decoded, scan.body))
             outcome = "unknown"  # or, with a match, decided with the seq below
+            if receipt is not None:
+                code = machine.scan_code(decoded, scan.body)
+                lines = receipts.lines_for(conn, receipt.receipt_id, code)
+                if not lines and code.is_product:
+                    ret = self.lookup(_candidates(decoded, scan.body))  # a return's own number wins
+                if lines or (code.is_product and ret is None):
+                    item = desk.count(lines, code)
+                    outcome = item.outcome
+            if item is None and ret is None:
+                ret = self.lookup(_candidates(decoded, scan.body))
         seq = int(conn.execute(_NEXT_SEQ).fetchone()[0])
         if ret is not None:
             # the first scan of a return at this station in this mode is the one recorded
@@ -117,6 +162,7 @@ class ScanRecorder:
                 (ret["return_id"], mode, seq),
             ).rowcount
             outcome = "expected" if first else "duplicate"
+            desk.parcel(ret, outcome, mode)
         payload: dict[str, Any] = {
             "v": CONTRACT_VERSION,
             "device": self._device,
@@ -130,6 +176,7 @@ class ScanRecorder:
             "outcome": outcome,
             "return": ret,
             "clock_synced": scan.clock_synced,
+            **desk.scan_fields(item),
         }
         # `latency_us` comes last so that the final bytes are this head and the measured number.
         head = json.dumps(payload, separators=(",", ":")).encode("utf-8")[:-1]
@@ -159,7 +206,10 @@ class ScanRecorder:
                 time.time(),
             ),
         )
-        return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head)
+        closed, view = desk.finish()
+        return ScanRecord(
+            seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head, view, closed
+        )
 
     @staticmethod
     def after_commit(
@@ -179,6 +229,28 @@ class ScanRecorder:
         )
         record.payload["latency_us"] = latency
         return body
+
+    def rules(self) -> ReceivingConfig | None:
+        return self._receiving() if self._receiving is not None else None
+
+    def envelope(self, ts: str) -> dict[str, Any]:
+        return {"device": self._device, "site": self._site, "ts": ts}
+
+    def close_idle(self, conn: sqlite3.Connection, now: float, ts: str) -> dict[str, Any] | None:
+        """Close the open receipt if no scan touched it for `idle_close_s` (the receiving service
+        asks this every second); returns its event, or None."""
+        rules = self.rules()
+        opened = receipts.load_open(conn)
+        if rules is None or opened is None or now - opened[1] < rules.idle_close_s:
+            return None
+        return receipts.close_receipt(conn, opened[0], "idle", self.receipt_topic, self.envelope(ts))
+
+    def close_open(self, conn: sqlite3.Connection, closed_by: str, ts: str) -> dict[str, Any] | None:
+        """Close the open receipt, if any (a mode set by command); returns its event."""
+        opened = receipts.load_open(conn)
+        if opened is None:
+            return None
+        return receipts.close_receipt(conn, opened[0], closed_by, self.receipt_topic, self.envelope(ts))
 
     def close(self) -> None:
         if self._manifest is not None:
@@ -224,3 +296,100 @@ def _candidates(decoded: dict[str, Any], body: str) -> list[tuple[str, str]]:
         # A plain order number, or a number that merely looks like a carrier's, is tried whole.
         out.extend((column, body) for column in MATCH_COLUMNS if (column, body) not in out)
     return out
+
+
+class _Desk:
+    """One scan's dealings with the receipts, inside its transaction: what it counted, set,
+    opened and closed, written when the scan's own row is (`finish`)."""
+
+    def __init__(self, recorder: ScanRecorder, conn: sqlite3.Connection, scan: ScanInput, now: float) -> None:
+        self._recorder = recorder
+        self._conn = conn
+        self._scan = scan
+        self._now = now
+        self._rules = recorder.rules()
+        self._closed: list[dict[str, Any]] = []
+        self._close_by: str | None = None
+        self._opening: machine.Receipt | None = None
+        self._changed = False
+        opened = receipts.load_open(conn)
+        self.receipt = opened[0] if opened else None
+        if opened is not None and self._rules is not None and now - opened[1] >= self._rules.idle_close_s:
+            # idle before this scan came, even if the service has not noticed yet
+            self._closed.append(self._close(opened[0], "idle"))
+            self.receipt = None
+
+    def _close(self, receipt: machine.Receipt, closed_by: str) -> dict[str, Any]:
+        envelope = self._recorder.envelope(self._scan.ts)
+        return receipts.close_receipt(self._conn, receipt, closed_by, self._recorder.receipt_topic, envelope)
+
+    def close_after(self, closed_by: str) -> None:
+        if self.receipt is not None and self._close_by is None:
+            self._close_by = closed_by
+
+    def command(self, name: str, value: str | None) -> None:
+        if self.receipt is None:
+            return
+        if name in ("done", "cancel"):
+            self.close_after(name)
+        elif name == "qty" and value is not None:
+            machine.set_qty(self.receipt, int(value))
+            self._changed = True
+        elif name == "grade" and value is not None:
+            machine.set_grade(self.receipt, value)
+            self._changed = True
+
+    def count(self, lines: list[int], code: machine.ScanCode) -> machine.ItemResult:
+        assert self.receipt is not None
+        self._changed = True
+        return machine.count(self.receipt, lines, code)
+
+    def parcel(self, ret: dict[str, Any], outcome: str, mode: str) -> None:
+        """A parcel scan: another return closes the open receipt; an expected one with items
+        opens its own, in a mode that opens receipts."""
+        rules = self._rules
+        opens = (
+            rules is not None and outcome == "expected" and mode in rules.open_in and bool(ret.get("items"))
+        )
+        if self.receipt is not None and (opens or ret["return_id"] != self.receipt.return_id):
+            self.close_after("next_return")
+        if opens and rules is not None:
+            self._opening = machine.open_receipt(
+                str(uuid6.uuid7()), ret, self._scan.event_id, self._scan.ts, rules.default_grade
+            )
+
+    def scan_fields(self, item: machine.ItemResult | None) -> dict[str, Any]:
+        """The scan event's receipt fields (mqtt.md, scan event extras)."""
+        target = self._opening or self.receipt
+        if target is None:
+            return {}
+        out: dict[str, Any] = {
+            "receipt": {
+                "receipt_id": target.receipt_id,
+                "return_id": target.return_id,
+                "line": item.line if item is not None else None,
+            }
+        }
+        if item is not None:
+            out["qty"] = item.qty
+            out["grade"] = item.grade
+            if item.serial is not None:
+                out["serial"] = item.serial
+            if item.reason is not None:
+                out["reason"] = item.reason
+        return out
+
+    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Write what changed, after the scan's own outbox row: (closed events, open view)."""
+        receipt = self.receipt
+        if receipt is not None and self._close_by is not None:
+            self._closed.append(self._close(receipt, self._close_by))
+            receipt = None
+        elif receipt is not None and self._changed:
+            receipts.save(self._conn, receipt, self._now)
+        elif receipt is not None:
+            receipts.touch(self._conn, receipt.receipt_id, self._now)
+        if self._opening is not None:
+            receipts.insert(self._conn, self._opening, self._now)
+            receipt = self._opening
+        return self._closed, receipt.view() if receipt is not None else None

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONTRACT_VERSION = 1
 MODES = ("receive", "inspect", "restock", "reject")
-OUTCOMES = ("expected", "duplicate", "unknown", "invalid", "command")
+OUTCOMES = ("expected", "duplicate", "unknown", "invalid", "command", "item", "extra_item")
 PRINT_STATES = ("accepted", "printing", "printed", "failed", "expired", "rejected", "uncertain")
 PRINTER_STATES = ("ready", "paper_out", "head_open", "ribbon_out", "paused", "offline", "error", "unknown")
 
@@ -54,6 +54,8 @@ class ManifestReturn(_Inbound):
     items: list[dict[str, Any]] = Field(default_factory=list)
     bin: str | None = Field(default=None, max_length=64)
     """Extra field: where the parcel goes next at this warehouse, printed on routing slips."""
+    weight_g: float | None = Field(default=None, ge=0)
+    """What the parcel should weigh, grams (items carry `gtin`, `barcodes`, `serials`, `weight_g`)."""
 
 
 class ManifestMessage(_Inbound):

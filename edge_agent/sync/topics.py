@@ -35,6 +35,10 @@ class Topics:
         return f"{self.root}/event/print"
 
     @property
+    def event_receipt(self) -> str:
+        return f"{self.root}/event/receipt"
+
+    @property
     def event_alert(self) -> str:
         return f"{self.root}/event/alert"
 

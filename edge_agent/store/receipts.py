@@ -1,0 +1,119 @@
+"""Receipts in agent.db: the open one, its line codes, and the closed ones' events (writer thread).
+
+Theory of operation: at most one receipt is open (a partial unique index says so). Its state is
+the machine's JSON in `receipts.data`, rewritten in the transaction of every scan that changes it,
+so after `kill -9` or a power cut it is exactly what the last stored scan left. Its lines' codes
+are in `receipt_codes`, keyed (receipt, code): matching an item scan is one indexed query. Closing
+numbers the receipt (`receipt_seq`, a persistent counter beside the scans' `seq`, gapless for the
+same reason), stores the event's bytes and puts them in the outbox in the same transaction: a
+repeat of the event is those bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from edge_agent.receiving.machine import Receipt, ScanCode, close
+from edge_agent.store import outbox
+from edge_agent.sync.models import CONTRACT_VERSION
+
+_NEXT_RECEIPT_SEQ = (
+    "INSERT INTO meta(key, value) VALUES ('receipt_seq', '1')"
+    " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value"
+)
+
+
+def load_open(conn: sqlite3.Connection) -> tuple[Receipt, float] | None:
+    """The open receipt and when a scan last touched it (epoch seconds), or None."""
+    row = conn.execute("SELECT data, updated_at FROM receipts WHERE state = 'open'").fetchone()
+    return (Receipt.from_json(row[0]), float(row[1])) if row else None
+
+
+def insert(conn: sqlite3.Connection, receipt: Receipt, now: float) -> None:
+    conn.execute(
+        "INSERT INTO receipts(receipt_id, return_id, state, data, opened_at, updated_at) VALUES (?,?,?,?,?,?)",
+        (receipt.receipt_id, receipt.return_id, "open", receipt.to_json(), receipt.opened_at, now),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO receipt_codes(receipt_id, code, line) VALUES (?,?,?)",
+        [(receipt.receipt_id, code, i) for i, line in enumerate(receipt.lines) for code in line.codes()],
+    )
+
+
+def save(conn: sqlite3.Connection, receipt: Receipt, now: float) -> None:
+    conn.execute(
+        "UPDATE receipts SET data = ?, updated_at = ? WHERE receipt_id = ? AND state = 'open'",
+        (receipt.to_json(), now, receipt.receipt_id),
+    )
+
+
+def touch(conn: sqlite3.Connection, receipt_id: str, now: float) -> None:
+    """A scan that did not change the receipt still keeps it from closing as idle."""
+    conn.execute("UPDATE receipts SET updated_at = ? WHERE receipt_id = ?", (now, receipt_id))
+
+
+def lines_for(conn: sqlite3.Connection, receipt_id: str, code: ScanCode) -> list[int]:
+    """The lines an item scan's codes equal, in line order: one query on (receipt_id, code)."""
+    keys = code.keys()
+    if not keys:
+        return []
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT DISTINCT line FROM receipt_codes WHERE receipt_id = ? AND code IN ({marks}) ORDER BY line",
+        (receipt_id, *keys),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def close_receipt(
+    conn: sqlite3.Connection,
+    receipt: Receipt,
+    closed_by: str,
+    topic: str,
+    envelope: dict[str, Any],
+) -> dict[str, Any]:
+    """Close the open receipt: number it, store its event and queue it for delivery. Returns the
+    event as published."""
+    seq = int(conn.execute(_NEXT_RECEIPT_SEQ).fetchone()[0])
+    body = close(receipt, closed_by)
+    payload = {"v": CONTRACT_VERSION, **envelope, "receipt_seq": seq, **body}
+    data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    outbox_id = outbox.enqueue(conn, topic, data, qos=1, kind="receipt")
+    conn.execute(
+        "UPDATE receipts SET state = 'closed', receipt_seq = ?, closed_by = ?, payload = ?, outbox_id = ?,"
+        " data = ?, updated_at = ? WHERE receipt_id = ?",
+        (seq, closed_by, data.decode("utf-8"), outbox_id, receipt.to_json(), time.time(), receipt.receipt_id),
+    )
+    return payload
+
+
+def status(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The open receipt (as the page shows it, with when a scan last touched it) and the last closed
+    ones, for `status`; empty on a database from before receipts (read-only readers)."""
+    try:
+        opened = load_open(conn)
+        seq = conn.execute("SELECT value FROM meta WHERE key = 'receipt_seq'").fetchone()
+    except sqlite3.OperationalError:
+        return {"open": None, "last_receipt_seq": 0, "recent": []}
+    view = None
+    if opened is not None:
+        view = {**opened[0].view(), "idle_s": round(max(0.0, time.time() - opened[1]), 1)}
+    return {"open": view, "last_receipt_seq": int(seq[0]) if seq else 0, "recent": recent(conn)}
+
+
+def recent(conn: sqlite3.Connection, limit: int = 5) -> list[dict[str, Any]]:
+    """The last closed receipts, newest first (status)."""
+    rows = conn.execute(
+        "SELECT receipt_seq, receipt_id, return_id, closed_by, payload FROM receipts"
+        " WHERE state = 'closed' ORDER BY receipt_seq DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    out = []
+    for seq, rid, return_id, closed_by, payload in rows:
+        complete = json.loads(payload).get("complete") if payload else None
+        out.append({"receipt_seq": seq, "receipt_id": rid, "return_id": return_id, "closed_by": closed_by,
+                    "complete": complete})  # fmt: skip
+    return out
