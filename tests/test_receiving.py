@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simulators.central import Central, labels_of
+from simulators.central import Central
 from simulators.samples import GS, ean13, gs1_check_digit, upce, upce_as_upca
 from tests.agentproc import write_config
 from tests.broker import Broker
