@@ -183,7 +183,7 @@ class Agent:
         self.display_hub.set("mode", self.station.mode)
         self.feedback = Feedback(config, self.jobs)
         self.receiving = ReceivingService(
-            self.writer, self.recorder.close_idle, self.publisher.wake, self.display_hub.set,
+            self.writer, self.recorder.close_idle, self.publisher.wake, self.display_hub.show_receipt,
             self.jobs.receipt_print, self.spawn, lambda: self.config.receiving,
         )  # fmt: skip
 
@@ -380,7 +380,7 @@ class Agent:
         try:
             self.display_hub.scan(record.payload)
             self.receiving.closed(record.closed, record.receipt)
-            self.receiving.changed(record.receipt)
+            self.receiving.changed(record.receipt)  # after the close: the receipt open now
             self.feedback.on_scan(record)
         except Exception as exc:
             self._log.exception("feedback.failed", event_id=record.event_id, error=repr(exc))

@@ -7,7 +7,11 @@
 - `edge-agent run` with the config, its log on this terminal;
 - a realistic stream of scans into both scanners: labels of expected returns (RET1 QR, SSCC,
   S10), repeats (duplicates), unknown parcels, forged labels, bad check digits, mode changes,
-  line noise and an unplug.
+  line noise and an unplug;
+- receipts: after some parcels the worker scans the items out of the box (EAN-13, a GS1
+  DataMatrix with its serial, the SKU), now and then with a grade change, a quantity, an item
+  left in the box, an item from another order, then `CMD:DONE`; the receipts close in the log,
+  on the page and at the central system.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from simulators.central import Central, labels_of
+from simulators.central import Central, item_scans, labels_of
 from simulators.samples import s10
 
 
@@ -69,16 +73,55 @@ def _start_broker(port: int) -> subprocess.Popen[bytes] | None:
     return proc
 
 
+def _unpack(ret: dict[str, Any], other: dict[str, Any], rng: random.Random, n: int) -> list[str]:
+    """The worker takes the items out of a parcel, one scan each (a serialised item by its
+    DataMatrix); some parcels miss an item, hold one of another order, or have a damaged one."""
+    out: list[str] = []
+    lines = list(ret.get("items") or [])
+    if n % 3 == 1 and len(lines) > 1:
+        lines.pop()  # one item stayed with the customer
+    for k, item in enumerate(lines):
+        scans = item_scans(item)
+        units = int(item.get("qty", 1))
+        if n % 4 == 2 and k == 0 and units > 1:
+            out += [f"CMD:QTY:{units}", scans[0]]  # all of them at once
+            continue
+        for unit in range(units):
+            if n % 5 == 3 and unit == units - 1:
+                out.append("CMD:GRADE:B")  # this one is damaged
+            out.append(scans[2] if item.get("serials") else scans[unit % 2])
+    if n % 4 == 3:
+        out.append(item_scans(other["items"][0])[0])  # an item of another order
+    out.append("CMD:DONE")
+    return out
+
+
+_UNPACKED: set[str] = set()
+
+
+def _fresh(returns: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
+    for _ in range(50):
+        ret = rng.choice(returns)
+        if ret["return_id"] not in _UNPACKED:
+            break
+    _UNPACKED.add(ret["return_id"])
+    return ret
+
+
 def _stream(central: Central | None, rng: random.Random) -> list[str]:
     """One round of what the dock sees."""
     out: list[str] = []
     returns = central.returns if central else []
     for i in range(12):
         if returns:
-            ret = rng.choice(returns)
+            unpack = i % 3 == 0 and i % 4 != 1
+            # a parcel whose items are checked is one not yet received here (a duplicate opens no receipt)
+            ret = _fresh(returns, rng) if unpack else rng.choice(returns)
             out.append(rng.choice(labels_of(ret)))
             if i % 4 == 1:
                 out.append(out[-1])  # the same parcel scanned twice: a duplicate
+            elif unpack:
+                out += _unpack(ret, rng.choice(returns), rng, i // 3)
         else:
             out.append(s10(rng.randint(1, 99_999_999)))
         if i % 3 == 2:
@@ -142,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     def report() -> None:
         while not stop.wait(10.0):
             if central is not None:
-                print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+                print("demo: central received " + json.dumps(central.report()) + _receipts(central), file=sys.stderr)
 
     threading.Thread(target=report, daemon=True).start()
     rng = random.Random(args.seed)
@@ -178,6 +221,14 @@ def run(args: argparse.Namespace) -> int:
     return 0 if agent.returncode == 0 else 1
 
 
+def _receipts(central: Central) -> str:
+    parts = []
+    for device, log in central.receipts.items():
+        complete = sum(1 for r in log.receipts if r["complete"])
+        parts.append(f"{device}: {len(log.receipts)} ({complete} complete, missing seqs {log.missing()[:10]})")
+    return "; receipts " + ", ".join(parts) if parts else ""
+
+
 def _finish(
     agent: subprocess.Popen[Any], sims: list[tuple[str, subprocess.Popen[str]]], central: Central | None,
     broker: subprocess.Popen[bytes] | None,
@@ -197,7 +248,7 @@ def _finish(
         with contextlib.suppress(subprocess.TimeoutExpired):
             sim.wait(timeout=5)
     if central is not None:
-        print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+        print("demo: central received " + json.dumps(central.report()) + _receipts(central), file=sys.stderr)
         central.close()
     if broker is not None:
         broker.terminate()

@@ -109,6 +109,18 @@ class DisplayHub:
             self._doc["mode"] = str(view["command"]["value"]).lower()
         self._changed()
 
+    def show_receipt(self, view: dict[str, Any] | None, closed: dict[str, Any] | None = None) -> None:
+        """The open receipt's checklist (None: none open), and a receipt just closed: its summary
+        is shown until the next scan (`after_seq`, the last scan when it closed)."""
+        changed = self._doc["receipt"] != view
+        self._doc["receipt"] = view
+        if closed is not None:
+            last = self._doc["last"] or {}
+            self._doc["receipt_closed"] = {**closed, "after_seq": last.get("seq") or 0}
+            changed = True
+        if changed:
+            self._changed()
+
     def roll_day(self, day: str | None = None) -> None:
         """At local midnight today's counts start again."""
         if self._roll(day or local_day()):

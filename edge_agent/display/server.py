@@ -23,7 +23,7 @@ from edge_agent.display import http
 from edge_agent.display.hub import DisplayHub, load_from_db, local_day, local_midnight
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ports import Health, Station
-from edge_agent.store import outbox
+from edge_agent.store import outbox, receipts
 from edge_agent.store.reader import Reader
 
 REFRESH_S = 1.0
@@ -103,6 +103,9 @@ class DisplayServer:
         midnight = local_midnight()
         last, counts = await self._reader.read(lambda c: load_from_db(c, midnight))
         self._hub.loaded(last, counts, local_day())
+        opened = (await self._reader.read(receipts.status))["open"]
+        if opened is not None:
+            self._hub.show_receipt(opened)
         device, cfg = self._config().device, self._config().display
         # set here, not refreshed: a change under `display:` restarts this component
         self._hub.set("station", {"site": device.site, "device": device.id, "dim_after_s": cfg.dim_after_s,

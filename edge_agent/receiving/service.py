@@ -3,8 +3,8 @@
 close runs after the scan's commit, and printing is a job like any other.
 
 Ports: the agent.db `writer`; `close_idle`, the recorder's function of the connection run in the
-writer thread; `wake` (the publisher: a receipt's event waits in the outbox); `show` (a part of
-the station page's document); `print_close` (queues the receipt's print job); the running
+writer thread; `wake` (the publisher: a receipt's event waits in the outbox); `show` (the station page's
+receipt: the open one's checklist, and a summary of one just closed); `print_close` (queues the receipt's print job); the running
 configuration's `receiving` section.
 """
 
@@ -60,7 +60,7 @@ class ReceivingService:
         writer: Writer,
         close_idle: CloseIdle,
         wake: Callable[[], None],
-        show: Callable[[str, Any], None],
+        show: Callable[[dict[str, Any] | None, dict[str, Any] | None], None],
         print_close: Callable[[dict[str, Any], PrintOnClose], Awaitable[None]],
         spawn: Callable[[Any, str], None],
         config: Callable[[], ReceivingConfig],
@@ -91,7 +91,7 @@ class ReceivingService:
 
     def changed(self, view: dict[str, Any] | None) -> None:
         """After every scan: the open receipt as it stands (None: none open)."""
-        self._show("receipt", view)
+        self._show(view, None)
 
     def closed(self, events: list[dict[str, Any]], view: dict[str, Any] | None) -> None:
         """Receipts whose events a commit queued; `view`, the receipt open after it."""
@@ -112,8 +112,7 @@ class ReceivingService:
                 expected=sum(ln["expected_qty"] for ln in lines),
                 extra=len(event["extra"]),
             )
-            self._show("receipt_closed", summary(event))
+            self._show(view, summary(event))
             on_close = self._config().print_on_close
             if on_close is not None and (event["closed_by"] != "cancel" or on_close.on_cancel):
                 self._spawn(self._print_close(event, on_close), f"receipt-print-{event['receipt_seq']}")
-        self._show("receipt", view)
