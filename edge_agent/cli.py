@@ -8,10 +8,10 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig, load_config
+from edge_agent.config import AgentConfig, ReceivingConfig, load_config
 from edge_agent.decode import Decoded, Decoder
 from edge_agent.errors import ConfigError
 
@@ -202,6 +202,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _grade_fields(grades: list[str]) -> dict[str, str]:
+    """`grade_1`... for templates that print the station's grades (the command sheet)."""
+    return {f"grade_{n}": grade for n, grade in enumerate(grades, start=1)}
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from edge_agent.printing.render_escpos import render_escpos
     from edge_agent.printing.render_png import render_png
@@ -215,11 +220,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
 
     templates = dict(builtin_templates())
+    station: dict[str, Any] = {"station": "", **_grade_fields(ReceivingConfig().grades)}
     if args.config:
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
         templates = dict(with_site_templates(config.templates))
+        station = {"station": config.device.id, **_grade_fields(config.receiving.grades)}
     if args.template_file:
         import yaml
 
@@ -236,7 +243,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         data = json.loads(args.data)
         if not isinstance(data, dict):
             raise ValueError("--data must be a JSON object")
-        label = fill(template, data)
+        label = fill(template, {**station, **data})
     except (ValueError, TemplateError) as exc:
         print(f"cannot render {template.name}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -185,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
     def report() -> None:
         while not stop.wait(10.0):
             if central is not None:
-                print("demo: central received " + json.dumps(central.report()) + _receipts(central), file=sys.stderr)
+                print(
+                    "demo: central received " + json.dumps(central.report()) + _receipts(central),
+                    file=sys.stderr,
+                )
 
     threading.Thread(target=report, daemon=True).start()
     rng = random.Random(args.seed)
@@ -225,7 +228,9 @@ def _receipts(central: Central) -> str:
     parts = []
     for device, log in central.receipts.items():
         complete = sum(1 for r in log.receipts if r["complete"])
-        parts.append(f"{device}: {len(log.receipts)} ({complete} complete, missing seqs {log.missing()[:10]})")
+        parts.append(
+            f"{device}: {len(log.receipts)} ({complete} complete, missing seqs {log.missing()[:10]})"
+        )
     return "; receipts " + ", ".join(parts) if parts else ""
 
 

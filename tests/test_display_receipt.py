@@ -54,7 +54,8 @@ def receipt_state(page: Any) -> dict[str, Any]:
 
 def kiosk(page: Any) -> None:
     page.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": 800, "height": 480, "deviceScaleFactor": 1, "mobile": False}
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 800, "height": 480, "deviceScaleFactor": 1, "mobile": False},
     )
 
 
@@ -136,7 +137,9 @@ def test_the_checklist_at_800x480_with_its_results_paging_and_summary(tmp_path: 
             scanner.scan("]E0" + fifteen[14]["gtin"])  # the last line: its page comes up at once
             wait_page(page, lambda s: s["seq"] == "8", what="the last line counted")
             r = receipt_state(page)
-            assert r["pager"] == "page 2 of 2 ▸" and any(x.startswith("1/1Article number 14") for x in r["shown"])
+            assert r["pager"] == "page 2 of 2 ▸" and any(
+                x.startswith("1/1Article number 14") for x in r["shown"]
+            )
             (tmp_path / "receipt-15.png").write_bytes(page.get_screenshot_as_png())
 
             scanner.scan("CMD:DONE")
