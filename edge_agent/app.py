@@ -379,6 +379,14 @@ class Agent:
         failure here is logged and must not reach the scanner."""
         try:
             self.display_hub.scan(record.payload)
+            if record.problems:  # the central system's data: tell it, and the operator, what is wrong
+                ret = record.ret or {}
+                self._log.warning(
+                    "manifest.item_invalid", return_id=ret.get("return_id"), problems=record.problems
+                )
+                self.alerts.alert_now(
+                    "manifest_item", return_id=ret.get("return_id"), error="; ".join(record.problems)
+                )
             self.receiving.closed(record.closed, record.receipt)
             self.receiving.changed(record.receipt)  # after the close: the receipt open now
             self.feedback.on_scan(record)

@@ -231,7 +231,7 @@ def _receipts(central: Central) -> str:
         parts.append(
             f"{device}: {len(log.receipts)} ({complete} complete, missing seqs {log.missing()[:10]})"
         )
-    return "; receipts " + ", ".join(parts) if parts else ""
+    return "demo: receipts closed " + (", ".join(parts) if parts else "none yet")
 
 
 def _finish(
@@ -253,7 +253,8 @@ def _finish(
         with contextlib.suppress(subprocess.TimeoutExpired):
             sim.wait(timeout=5)
     if central is not None:
-        print("demo: central received " + json.dumps(central.report()) + _receipts(central), file=sys.stderr)
+        print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+        print(_receipts(central), file=sys.stderr)
         central.close()
     if broker is not None:
         broker.terminate()

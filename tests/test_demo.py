@@ -27,7 +27,10 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert len(scans) >= 10
     assert {s["scanner"] for s in scans} == {"s1", "s2", "s3"}
     outcomes = {s["outcome"] for s in scans}
-    assert {"expected", "unknown"} <= outcomes, outcomes
+    assert {"expected", "unknown", "item"} <= outcomes, outcomes  # parcels unpacked item by item
+    closes = [r for r in records if r["event"] == "receipt.closed"]
+    assert any(r["closed_by"] == "done" and r["received"] > 0 for r in closes), closes
+    assert "demo: receipts closed dock-07:" in result.stderr
     assert any(s["order_number"] for s in scans if s["outcome"] == "expected")
     assert any(r["event"] == "manifest.applied" for r in records)
     assert records[-1]["event"] == "agent.stopped"

@@ -235,3 +235,28 @@ def test_a_receipt_closed_during_a_broker_outage_arrives_afterwards_byte_identic
     assert log.inexact_duplicates == 0
     events = scans(central, 6)
     assert [e["seq"] for e in events] == list(range(1, 7))
+
+
+def test_bad_item_fields_are_reported_by_name_and_left_out(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    agent, link, config = start(tmp_path, broker, central, agents)
+    bad = {"return_id": "R9", "order_number": "SO-9", "keys": {},
+           "items": [{"sku": "A", "gtin": "12AB5678"}, {"sku": "B", "qty": 0}, {"sku": "C", "serials": "S1"}]}  # fmt: skip
+    central.publish_delta([bad])
+    agent.wait_for("manifest.applied", version=2)  # the chunk is not refused for one item's fields
+    type_payloads(link, ["SO-9", "B", "CMD:DONE"])
+    (receipt,) = receipts(central, 1)
+    assert [(ln["sku"], ln["gtin"], ln["expected_qty"]) for ln in receipt["lines"]] == [
+        ("A", None, 1), ("B", None, 1), ("C", None, 1)]  # fmt: skip
+    assert receipt["lines"][1]["status"] == "complete"
+    wait_until(lambda: any(json.loads(p).get("kind") == "manifest_item" for t, p in central.messages
+                           if t.endswith("/event/alert")), what="the alert")  # fmt: skip
+    alert = next(json.loads(p) for t, p in central.messages if t.endswith("/event/alert")
+                 and json.loads(p).get("kind") == "manifest_item")  # fmt: skip
+    assert alert["return_id"] == "R9"
+    assert (
+        "items[0].gtin" in alert["error"]
+        and "items[1].qty" in alert["error"]
+        and "items[2].serials" in alert["error"]
+    )

@@ -38,7 +38,7 @@ def test_million_return_snapshot_while_scanning(
 
     def publish() -> None:
         returns = (make_return(i) for i in range(1, MILLION + 1))
-        for body in snapshot_messages(2, returns, MILLION, 4000):
+        for body in snapshot_messages(2, returns, MILLION, 3000):  # under 1 MiB a chunk, items and all
             central.client.publish("dock/v1/hel1/manifest", body, qos=1).wait_for_publish(60)
         published.set()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from edge_agent.store.db import AGENT_SCHEMA
 from simulators.central import Central
 from tests.agentproc import write_config
 from tests.broker import Broker
@@ -319,7 +320,7 @@ def test_rollback_on_demand_and_storage_the_previous_release_cannot_read(
         out = fleet(broker.port, "update", "hel1/dock-07", *update_args(compatible), "--timeout", "180")
         assert out.returncode == 0, out.stdout + out.stderr
         schema = sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0]
-        assert schema == 2  # 0.4.0 added a table
+        assert schema == AGENT_SCHEMA + 1  # 0.4.0 added a table
         type_and_count("B", 5)
         mark = watch.mark()
         reply = _cmd(broker, "rollback")
@@ -333,7 +334,10 @@ def test_rollback_on_demand_and_storage_the_previous_release_cannot_read(
         assert out.returncode == 0, out.stdout + out.stderr
         refused = _cmd(broker, "rollback")
         assert refused["status"] == "error" and refused["error"]["code"] == "rollback_refused"
-        assert "schema 3" in refused["error"]["message"] and "0.1.0" in refused["error"]["message"]
+        assert (
+            f"schema {AGENT_SCHEMA + 2}" in refused["error"]["message"]
+            and "0.1.0" in refused["error"]["message"]
+        )
         assert (tmp_path / "releases" / "current").resolve().name == "0.5.0"
         db = sqlite3.connect(db_path)
         seqs = [row[0] for row in db.execute("SELECT seq FROM scans ORDER BY seq")]
@@ -348,7 +352,11 @@ def test_rollback_on_demand_and_storage_the_previous_release_cannot_read(
                               "from pathlib import Path; from edge_agent.store.db import open_agent_db;"
                               f"open_agent_db(Path({str(tmp_path / 'state')!r}))"],
                              capture_output=True, text=True, cwd=ROOT)  # fmt: skip
-        assert old.returncode != 0 and "SchemaTooNew" in old.stderr and "schema 3" in old.stderr
+        assert (
+            old.returncode != 0
+            and "SchemaTooNew" in old.stderr
+            and f"schema {AGENT_SCHEMA + 2}" in old.stderr
+        )
     finally:
         central.close()
         watch.close()

@@ -272,7 +272,10 @@ def test_migrations_keep_or_refuse_older_readers(tmp_path: Path) -> None:
     db.migrate(conn, [*breaking, db.Migration("CREATE TABLE d(x)")])  # newer ones still may
     conn.close()
     assert db.schema_of(tmp_path / "nothing-here") == (0, 0)
-    assert sqlite3.connect(tmp_path / db.AGENT_DB).execute("PRAGMA user_version").fetchone()[0] == 4
+    assert (
+        sqlite3.connect(tmp_path / db.AGENT_DB).execute("PRAGMA user_version").fetchone()[0]
+        == db.AGENT_SCHEMA + 3
+    )
 
 
 # --- configuration ---------------------------------------------------------------------------

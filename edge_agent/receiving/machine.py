@@ -156,17 +156,53 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def item_problems(items: Any) -> list[str]:
+    """What is wrong with a manifest return's items, each naming its field (`items[2].gtin: ...`).
+    `open_receipt` leaves a bad field out (a bad `qty` counts as 1); the agent reports these."""
+    if not isinstance(items, list):
+        return ["items: must be a list"]
+    out: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            out.append(f"items[{i}]: must be an object")
+            continue
+        gtin, qty = item.get("gtin"), item.get("qty")
+        if gtin is not None and not (
+            isinstance(gtin, str) and gtin.isascii() and gtin.isdigit() and 8 <= len(gtin) <= 14
+        ):
+            out.append(f"items[{i}].gtin: must be 8 to 14 digits, not {gtin!r}")
+        if qty is not None and (not isinstance(qty, int) or isinstance(qty, bool) or qty < 1):
+            out.append(f"items[{i}].qty: must be a whole number of at least 1, not {qty!r}")
+        if item.get("sku") is not None and not isinstance(item["sku"], str):
+            out.append(f"items[{i}].sku: must be a string")
+        for name in ("barcodes", "serials"):
+            value = item.get(name)
+            if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                out.append(f"items[{i}].{name}: must be a list of strings")
+        weight = item.get("weight_g")
+        if weight is not None and (
+            not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0
+        ):
+            out.append(f"items[{i}].weight_g: must be a number of grams, at least 0")
+    return out
+
+
 def open_receipt(receipt_id: str, ret: dict[str, Any], opened_by: str, opened_at: str, grade: str) -> Receipt:
     """A receipt for a matched return, a line per manifest item, in manifest order."""
     lines = []
     for item in ret.get("items") or []:
+        if not isinstance(item, dict):
+            continue
         serials = item.get("serials")
         barcodes = item.get("barcodes")
         weight = item.get("weight_g")
+        gtin = _text(item.get("gtin"))
         lines.append(
             Line(
                 sku=_text(item.get("sku")),
-                gtin=_text(item.get("gtin")),
+                gtin=gtin
+                if gtin is not None and gtin.isascii() and gtin.isdigit() and 8 <= len(gtin) <= 14
+                else None,
                 name=_text(item.get("name")),
                 expected_qty=_int(item.get("qty"), 1),
                 allowed_serials=[s for s in serials if isinstance(s, str)]

@@ -72,6 +72,8 @@ class ScanRecord:
     """The open receipt after this scan (`Receipt.view`), None when none is open."""
     closed: list[dict[str, Any]] = field(default_factory=list)
     """Receipt events this scan's commit queued (a close), in order."""
+    problems: list[str] = field(default_factory=list)
+    """What is wrong with the items of the return whose receipt this scan opened (left out of it)."""
 
 
 class ScanRecorder:
@@ -207,9 +209,8 @@ class ScanRecorder:
             ),
         )
         closed, view = desk.finish()
-        return ScanRecord(
-            seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head, view, closed
-        )
+        return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head,
+                          view, closed, desk.problems)  # fmt: skip
 
     @staticmethod
     def after_commit(
@@ -312,6 +313,7 @@ class _Desk:
         self._close_by: str | None = None
         self._opening: machine.Receipt | None = None
         self._changed = False
+        self.problems: list[str] = []
         opened = receipts.load_open(conn)
         self.receipt = opened[0] if opened else None
         if opened is not None and self._rules is not None and now - opened[1] >= self._rules.idle_close_s:
@@ -354,6 +356,7 @@ class _Desk:
         if self.receipt is not None and (opens or ret["return_id"] != self.receipt.return_id):
             self.close_after("next_return")
         if opens and rules is not None:
+            self.problems = machine.item_problems(ret.get("items"))
             self._opening = machine.open_receipt(
                 str(uuid6.uuid7()), ret, self._scan.event_id, self._scan.ts, rules.default_grade
             )
