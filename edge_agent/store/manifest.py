@@ -106,13 +106,18 @@ _UPSERT = """
 WITH u(value) AS MATERIALIZED (SELECT value FROM json_each(?))
 INSERT OR REPLACE INTO {table}(return_id, order_number, tracking_number, sscc, data)
 SELECT json_extract(value, '$.return_id'), json_extract(value, '$.order_number'),
-       json_extract(value, '$.keys.tracking_number'), json_extract(value, '$.keys.sscc'), value
+       json_extract(value, '$.keys.tracking_number'), json_extract(value, '$.keys.sscc'),
+       json_object('keys', json(coalesce(json_extract(value, '$.keys'), '{{}}')),
+                   'customer', json(json_extract(value, '$.customer')),
+                   'items', json(coalesce(json_extract(value, '$.items'), '[]')),
+                   'bin', json_extract(value, '$.bin'),
+                   'weight_g', json_extract(value, '$.weight_g'))
 FROM u
 """
-"""`data` is the return as the central system sent it (checked above): a scan reads its `items`,
-`customer`, `bin` and `weight_g` from it. Rebuilding it field by field (json_object of
-json_extracts) parsed each return's text once more per field: a 3,000-return chunk's write took
-18.3 ms that way, 13.9 ms as it is now (with items carrying gtin, barcodes, serials, weight_g)."""
+"""`data` holds what a scan reads of a return. Storing the return's text as sent was 40 % faster to
+write (a 3,000-return chunk 13.5 -> 8-12 ms) but 21 % larger, and the extra writeback showed in
+the scans' fsyncs during a 1,000,000-return snapshot (p99 24 -> 32-45 ms, bench/manifest.py, old
+and new alternated on the same data), so the fields are picked as before."""
 
 
 def _integer(fields: dict[str, tuple[str, Any, str | None]], name: str, default: int | None, low: int,
