@@ -184,7 +184,7 @@ class Agent:
         self.feedback = Feedback(config, self.jobs)
         self.receiving = ReceivingService(
             self.writer, self.recorder.close_idle, self.publisher.wake, self.display_hub.show_receipt,
-            self.jobs.receipt_print, self.spawn, lambda: self.config.receiving,
+            self.jobs.receipt_print, self.alerts.alert, self.spawn, lambda: self.config.receiving,
         )  # fmt: skip
 
     def _settle(self) -> None:
@@ -379,16 +379,7 @@ class Agent:
         failure here is logged and must not reach the scanner."""
         try:
             self.display_hub.scan(record.payload)
-            if record.problems:  # the central system's data: tell it, and the operator, what is wrong
-                ret = record.ret or {}
-                self._log.warning(
-                    "manifest.item_invalid", return_id=ret.get("return_id"), problems=record.problems
-                )
-                self.alerts.alert_now(
-                    "manifest_item", return_id=ret.get("return_id"), error="; ".join(record.problems)
-                )
-            self.receiving.closed(record.closed, record.receipt)
-            self.receiving.changed(record.receipt)  # after the close: the receipt open now
+            self.receiving.after_scan(record)
             self.feedback.on_scan(record)
         except Exception as exc:
             self._log.exception("feedback.failed", event_id=record.event_id, error=repr(exc))

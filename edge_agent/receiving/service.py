@@ -4,7 +4,7 @@ close runs after the scan's commit, and printing is a job like any other.
 
 Ports: the agent.db `writer`; `close_idle`, the recorder's function of the connection run in the
 writer thread; `wake` (the publisher: a receipt's event waits in the outbox); `show` (the station page's
-receipt: the open one's checklist, and a summary of one just closed); `print_close` (queues the receipt's print job); the running
+receipt: the open one's checklist, and a summary of one just closed); `print_close` (queues the receipt's print job); `alert` (an `event/alert`); the running
 configuration's `receiving` section.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from edge_agent.config import PrintOnClose, ReceivingConfig
+from edge_agent.store.scans import ScanRecord
 from edge_agent.store.writer import Writer
 from edge_agent.sync.models import rfc3339
 
@@ -62,6 +63,7 @@ class ReceivingService:
         wake: Callable[[], None],
         show: Callable[[dict[str, Any] | None, dict[str, Any] | None], None],
         print_close: Callable[[dict[str, Any], PrintOnClose], Awaitable[None]],
+        alert: Callable[..., Awaitable[None]],
         spawn: Callable[[Any, str], None],
         config: Callable[[], ReceivingConfig],
         interval_s: float = 1.0,
@@ -71,6 +73,7 @@ class ReceivingService:
         self._wake = wake
         self._show = show
         self._print_close = print_close
+        self._alert = alert
         self._spawn = spawn
         self._config = config
         self._interval_s = interval_s
@@ -88,6 +91,17 @@ class ReceivingService:
 
     async def stop(self) -> None:
         pass
+
+    def after_scan(self, record: ScanRecord) -> None:
+        """What a stored scan did to the receipts: bad item fields of the return it opened (the
+        central system's data: told to it and to the operator, by name), closes, the open one."""
+        if record.problems:
+            return_id = (record.ret or {}).get("return_id")
+            self._log.warning("manifest.item_invalid", return_id=return_id, problems=record.problems)
+            alert = self._alert("manifest_item", return_id=return_id, error="; ".join(record.problems))
+            self._spawn(alert, "manifest-item-alert")
+        self.closed(record.closed, record.receipt)
+        self.changed(record.receipt)
 
     def changed(self, view: dict[str, Any] | None) -> None:
         """After every scan: the open receipt as it stands (None: none open)."""

@@ -29,8 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uuid6
-
 from edge_agent.receiving import machine
 from edge_agent.store import outbox, receipts
 from edge_agent.store.db import MANIFEST_DB, connect
@@ -129,7 +127,7 @@ class ScanRecorder:
         new_mode: str | None = None
         ret: dict[str, Any] | None = None
         now = time.time()
-        desk = _Desk(self, conn, scan, now)
+        desk = receipts.Desk(self, conn, scan, now)
         receipt = desk.receipt
         item: machine.ItemResult | None = None
         if decoded["kind"] == "command":
@@ -297,102 +295,3 @@ def _candidates(decoded: dict[str, Any], body: str) -> list[tuple[str, str]]:
         # A plain order number, or a number that merely looks like a carrier's, is tried whole.
         out.extend((column, body) for column in MATCH_COLUMNS if (column, body) not in out)
     return out
-
-
-class _Desk:
-    """One scan's dealings with the receipts, inside its transaction: what it counted, set,
-    opened and closed, written when the scan's own row is (`finish`)."""
-
-    def __init__(self, recorder: ScanRecorder, conn: sqlite3.Connection, scan: ScanInput, now: float) -> None:
-        self._recorder = recorder
-        self._conn = conn
-        self._scan = scan
-        self._now = now
-        self._rules = recorder.rules()
-        self._closed: list[dict[str, Any]] = []
-        self._close_by: str | None = None
-        self._opening: machine.Receipt | None = None
-        self._changed = False
-        self.problems: list[str] = []
-        opened = receipts.load_open(conn)
-        self.receipt = opened[0] if opened else None
-        if opened is not None and self._rules is not None and now - opened[1] >= self._rules.idle_close_s:
-            # idle before this scan came, even if the service has not noticed yet
-            self._closed.append(self._close(opened[0], "idle"))
-            self.receipt = None
-
-    def _close(self, receipt: machine.Receipt, closed_by: str) -> dict[str, Any]:
-        envelope = self._recorder.envelope(self._scan.ts)
-        return receipts.close_receipt(self._conn, receipt, closed_by, self._recorder.receipt_topic, envelope)
-
-    def close_after(self, closed_by: str) -> None:
-        if self.receipt is not None and self._close_by is None:
-            self._close_by = closed_by
-
-    def command(self, name: str, value: str | None) -> None:
-        if self.receipt is None:
-            return
-        if name in ("done", "cancel"):
-            self.close_after(name)
-        elif name == "qty" and value is not None:
-            machine.set_qty(self.receipt, int(value))
-            self._changed = True
-        elif name == "grade" and value is not None:
-            machine.set_grade(self.receipt, value)
-            self._changed = True
-
-    def count(self, lines: list[int], code: machine.ScanCode) -> machine.ItemResult:
-        assert self.receipt is not None
-        self._changed = True
-        return machine.count(self.receipt, lines, code)
-
-    def parcel(self, ret: dict[str, Any], outcome: str, mode: str) -> None:
-        """A parcel scan: another return closes the open receipt; an expected one with items
-        opens its own, in a mode that opens receipts."""
-        rules = self._rules
-        opens = (
-            rules is not None and outcome == "expected" and mode in rules.open_in and bool(ret.get("items"))
-        )
-        if self.receipt is not None and (opens or ret["return_id"] != self.receipt.return_id):
-            self.close_after("next_return")
-        if opens and rules is not None:
-            self.problems = machine.item_problems(ret.get("items"))
-            self._opening = machine.open_receipt(
-                str(uuid6.uuid7()), ret, self._scan.event_id, self._scan.ts, rules.default_grade
-            )
-
-    def scan_fields(self, item: machine.ItemResult | None) -> dict[str, Any]:
-        """The scan event's receipt fields (mqtt.md, scan event extras)."""
-        target = self._opening or self.receipt
-        if target is None:
-            return {}
-        out: dict[str, Any] = {
-            "receipt": {
-                "receipt_id": target.receipt_id,
-                "return_id": target.return_id,
-                "line": item.line if item is not None else None,
-            }
-        }
-        if item is not None:
-            out["qty"] = item.qty
-            out["grade"] = item.grade
-            if item.serial is not None:
-                out["serial"] = item.serial
-            if item.reason is not None:
-                out["reason"] = item.reason
-        return out
-
-    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Write what changed, after the scan's own outbox row: (closed events, open view)."""
-        receipt = self.receipt
-        if receipt is not None and self._close_by is not None:
-            self._closed.append(self._close(receipt, self._close_by))
-            receipt = None
-        elif receipt is not None and self._changed:
-            receipts.save(self._conn, receipt, self._now)
-        elif receipt is not None:
-            receipts.touch(self._conn, receipt.receipt_id, self._now)
-        if self._opening is not None:
-            receipts.insert(self._conn, self._opening, self._now)
-            receipt = self._opening
-        return self._closed, receipt.view() if receipt is not None else None
