@@ -227,8 +227,8 @@ def test_a_receipt_closed_during_a_broker_outage_arrives_afterwards_byte_identic
     # a repeat (redelivery, replay) carries the same bytes: what the central system got is what is stored
     conn_rows = subprocess.run(
         [sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
-         "print('\\n'.join(r[0] for r in c.execute('SELECT payload FROM receipts WHERE state=\"closed\""
-         " ORDER BY receipt_seq')))", str(tmp_path / "state" / "agent.db")],
+         "print('\\n'.join(r[0].decode() for r in c.execute('SELECT o.payload FROM receipts r JOIN outbox o"
+         " ON o.id = r.outbox_id ORDER BY r.receipt_seq')))", str(tmp_path / "state" / "agent.db")],
         capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
     log = central.receipts["dock-07"]
     assert [log.by_id[r["event_id"]].decode() for r in got] == conn_rows

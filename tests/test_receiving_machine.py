@@ -34,9 +34,7 @@ def code(payload: str) -> ScanCode:
 
 
 def lines_of(receipt: Receipt, c: ScanCode) -> list[int]:
-    """What the store's indexed query returns: lines whose codes the scan equals, in order."""
-    keys = set(c.keys())
-    return [i for i, line in enumerate(receipt.lines) if keys & set(line.codes())]
+    return machine.candidates(receipt, c)
 
 
 def test_lines_follow_the_manifest_and_junk_fields_do_not_break_them() -> None:

@@ -9,8 +9,8 @@ was counted and in which grade, plus the scans that matched no line. The store k
     count(receipt, lines, code) ─▶ ItemResult(item | extra_item, line, reason)
     close(receipt, closed_by) ─▶ the `event/receipt` body (mqtt.md "Receipts")
 
-Matching (`count`): the candidate lines are the ones whose codes equal the scan's GTIN-14 or its
-raw payload (the store finds them with one indexed query); the first that still has room takes
+Matching (`count`): the candidate lines (`candidates`) are the ones whose codes equal the scan's
+GTIN-14 or its raw payload; the first that still has room takes
 the units. A serial read with the item (GS1 AI 21) must be one of the line's `serials` when the
 item lists them, and is never counted twice. Otherwise the scan is an `extra_item` whose reason
 says why: `not_in_return`, `over_quantity`, `wrong_serial`.
@@ -225,6 +225,12 @@ def set_qty(receipt: Receipt, qty: int) -> None:
 
 def set_grade(receipt: Receipt, grade: str) -> None:
     receipt.grade = grade
+
+
+def candidates(receipt: Receipt, code: ScanCode) -> list[int]:
+    """The lines whose codes an item scan's codes equal, in line order."""
+    keys = code.keys()
+    return [i for i, line in enumerate(receipt.lines) if any(k in keys for k in line.codes())]
 
 
 def count(receipt: Receipt, candidates: list[int], code: ScanCode) -> ItemResult:

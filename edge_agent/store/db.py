@@ -85,7 +85,7 @@ AGENT_MIGRATIONS: Sequence[Migration] = (
     );
     CREATE INDEX jobs_state ON jobs(printer, state);
     """),
-    # receipts (store/receipts.py): the open one, its line codes, the closed ones' events
+    # receipts (store/receipts.py): each receipt; meta.open_receipt names the open one
     Migration("""
     CREATE TABLE receipts(
         receipt_id TEXT PRIMARY KEY,
@@ -94,17 +94,10 @@ AGENT_MIGRATIONS: Sequence[Migration] = (
         data TEXT NOT NULL,
         opened_at TEXT NOT NULL,
         updated_at REAL NOT NULL,
-        receipt_seq INTEGER UNIQUE,
+        receipt_seq INTEGER,
         closed_by TEXT,
-        payload TEXT,
+        complete INTEGER,
         outbox_id INTEGER
-    );
-    CREATE UNIQUE INDEX receipts_one_open ON receipts(state) WHERE state = 'open';
-    CREATE TABLE receipt_codes(
-        receipt_id TEXT NOT NULL,
-        code TEXT NOT NULL,
-        line INTEGER NOT NULL,
-        PRIMARY KEY(receipt_id, code, line)
     ) WITHOUT ROWID
 """),
     # new migrations go here (a test inserts its own at this line)

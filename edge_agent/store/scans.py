@@ -146,7 +146,7 @@ class ScanRecorder:
             outcome = "unknown"  # or, with a match, decided with the seq below
             if receipt is not None:
                 code = machine.scan_code(decoded, scan.body)
-                lines = receipts.lines_for(conn, receipt.receipt_id, code)
+                lines = machine.candidates(receipt, code)
                 if not lines and code.is_product:
                     ret = self.lookup(_candidates(decoded, scan.body))  # a return's own number wins
                 if lines or (code.is_product and ret is None):
