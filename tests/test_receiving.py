@@ -42,6 +42,7 @@ def returns() -> list[dict[str, Any]]:
         {"return_id": "R3", "order_number": "SO-3", "keys": {}, "items": [OTHER]},
         {"return_id": "R4", "order_number": "SO-4", "keys": {}, "items": [OTHER]},
         {"return_id": "R5", "order_number": "SO-5", "keys": {}, "items": []},
+        {"return_id": "R6", "order_number": "4006381333931", "keys": {}, "items": []},  # digits of an EAN-13
     ]
 
 
@@ -184,9 +185,10 @@ def test_receipts_off_and_item_commands_without_a_receipt(
     tmp_path: Path, broker: Broker, central: Central, agents: Any
 ) -> None:
     agent, link, config = start(tmp_path, broker, central, agents, extra="receiving: {open_in: []}\n")
-    type_payloads(link, ["SO-2", "]E0" + OTHER["gtin"], "CMD:QTY:2", "CMD:DONE"])
-    events = scans(central, 4)
-    assert [e["outcome"] for e in events] == ["expected", "unknown", "command", "command"]
+    type_payloads(link, ["SO-2", "]E0" + OTHER["gtin"], "CMD:QTY:2", "CMD:DONE", "4006381333931"])
+    events = scans(central, 5)
+    assert [e["outcome"] for e in events] == ["expected", "unknown", "command", "command", "expected"]
+    assert events[4]["decoded"]["kind"] == "gtin" and events[4]["return"]["return_id"] == "R6"  # tried whole
     assert all("receipt" not in e for e in events)
     time.sleep(0.5)
     assert "dock-07" not in central.receipts

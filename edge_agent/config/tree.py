@@ -31,44 +31,15 @@ from edge_agent.config.base import (
     split_server,
 )
 from edge_agent.config.devices import (
-    AnyScannerConfig,
     BuzzerAction,
-    CommandAction,
-    DevicePrinterConfig,
     DisplayConfig,
-    FeedbackAction,
     FeedbackConfig,
-    FilePrinterConfig,
-    HidPosScannerConfig,
-    HidScannerConfig,
     PrinterConfig,
     ScannerConfig,
-    SerialPrinterConfig,
-    SerialScannerConfig,
-    TcpPrinterConfig,
 )
 from edge_agent.config.receiving import ReceivingConfig
 from edge_agent.errors import ConfigError
 
-# re-exported: the tree is one, whichever module a section is written in
-__all__ = [
-    "KEY_NAMES",
-    "AnyScannerConfig",
-    "BuzzerAction",
-    "CommandAction",
-    "DevicePrinterConfig",
-    "DisplayConfig",
-    "FeedbackAction",
-    "FeedbackConfig",
-    "FilePrinterConfig",
-    "HidPosScannerConfig",
-    "HidScannerConfig",
-    "PrinterConfig",
-    "ScannerConfig",
-    "SerialPrinterConfig",
-    "SerialScannerConfig",
-    "TcpPrinterConfig",
-]
 Mode = Literal["receive", "inspect", "restock", "reject"]
 
 

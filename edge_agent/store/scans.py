@@ -291,7 +291,7 @@ def _with_latency(head: bytes, latency_us: int) -> bytes:
 def _candidates(decoded: dict[str, Any], body: str) -> list[tuple[str, str]]:
     keys = decoded.get("keys") or {}
     out = [(column, keys[column]) for column in MATCH_COLUMNS if keys.get(column)]
-    if decoded["kind"] in ("unknown", "rule", "tracking") and body:
-        # A plain order number, or a number that merely looks like a carrier's, is tried whole.
+    if decoded["kind"] in ("unknown", "rule", "tracking", "gtin") and body:
+        # A plain order number, or a number that merely looks like a carrier's or a product's, is tried whole.
         out.extend((column, body) for column in MATCH_COLUMNS if (column, body) not in out)
     return out
