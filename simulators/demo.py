@@ -185,10 +185,8 @@ def run(args: argparse.Namespace) -> int:
     def report() -> None:
         while not stop.wait(10.0):
             if central is not None:
-                print(
-                    "demo: central received " + json.dumps(central.report()) + _receipts(central),
-                    file=sys.stderr,
-                )
+                print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
+                print(_receipts(central), file=sys.stderr)
 
     threading.Thread(target=report, daemon=True).start()
     rng = random.Random(args.seed)
