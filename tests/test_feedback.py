@@ -14,6 +14,7 @@ import pytest
 from simulators.central import Central, labels_of
 from tests.agentproc import write_config
 from tests.broker import Broker
+from tests.conftest import ROOT
 from tests.harness import wait_until
 from tests.test_display import Scanner
 from tests.test_printing_jobs import ROOT_T, job, states
@@ -98,3 +99,32 @@ def test_buzzer_sounds_between_print_jobs_never_inside_one(
     assert [e["beeps"] for e in sent if e["event"] == "buzzer"] == [[3], [1], [3]]
     assert all(f.read_bytes() == body for f in (tmp_path / "jobs").glob("job-*"))
     assert {t for t, _ in central.messages if t.endswith("/event/scan")} == {f"{ROOT_T}/event/scan"}
+
+
+def test_item_outcomes_drive_the_stack_light_script(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    """config/feedback/stacklight.sh as shipped, on the item outcomes of a receipt: green for a
+    counted item, red for one the return does not hold (its GPIO stand-in is a state file)."""
+    central.generate(5)
+    state = tmp_path / "lamp"
+    script = str(ROOT / "config" / "feedback" / "stacklight.sh")
+    link = tmp_path / "s1"
+    config = write_config(tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}], extra=(
+        "feedback:\n"
+        f"  item: [{{type: command, argv: [env, 'STACKLIGHT_STATE={state}', {script}]}}]\n"
+        f"  extra_item: [{{type: command, argv: [env, 'STACKLIGHT_STATE={state}', {script}]}}]\n"))  # fmt: skip
+    agent = agents(config)
+    scanner = Scanner(link)
+    agent.wait_for("manifest.applied", version=1)
+    agent.wait_for("scanner.opened")
+    r = central.returns[0]
+    scanner.scan(labels_of(r)[0])  # opens its receipt
+    scanner.scan("]E0" + r["items"][0]["gtin"])
+    wait_until(
+        lambda: state.exists() and state.read_text().startswith("green seq=2"), what="green for the item"
+    )
+    scanner.scan("]E0" + central.returns[1]["items"][0]["gtin"])  # another return's item
+    wait_until(
+        lambda: state.exists() and state.read_text().startswith("red seq=3"), what="red for the extra item"
+    )
