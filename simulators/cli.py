@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from simulators import central, demo, hid_scanner, hidpos_scanner, printer, serial_scanner
+from simulators import central, demo, hid_scanner, hidpos_scanner, printer, scale, serial_scanner
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     printer.add_arguments(
         sub.add_parser(
             "printer", help="a ZPL or ESC/POS printer on TCP 9100 or a pty", description=printer.__doc__
+        )
+    )
+    scale.add_arguments(
+        sub.add_parser(
+            "scale",
+            help="a dock scale: MT-SICS, Toledo 8217 or continuous on a pty, HID POS reports into a FIFO",
+            description=scale.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
     central.add_arguments(
