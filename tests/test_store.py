@@ -306,8 +306,22 @@ def test_prune_forgets_only_what_was_delivered_long_ago(tmp_path: Path) -> None:
             " outbox_id, created_at) VALUES (?, ?, 's1', 'receive', 't', 'r', 'unknown', 1, 'unknown', 1, '{}', ?, 1.0)",
             (seq, f"e{seq}", oid),
         )
+    for rid, state, oid in (
+        ("r-old", "closed", old_sent),
+        ("r-unsent", "closed", old_unsent),
+        ("r-open", "open", None),
+    ):
+        conn.execute(
+            "INSERT INTO receipts(receipt_id, return_id, state, data, opened_at, updated_at, outbox_id)"
+            " VALUES (?, 'R1', ?, '', 't', 1.0, ?)",
+            (rid, state, oid),
+        )
     removed = outbox.prune(conn, retention_s=7 * 86400)
-    assert removed == 2  # the old delivered message and its scan; never an undelivered one
+    assert removed == 3  # the old delivered message, its scan and its receipt; never an undelivered one
     assert [r[0] for r in conn.execute("SELECT id FROM outbox ORDER BY id")] == [old_unsent, new_sent]
     assert [r[0] for r in conn.execute("SELECT seq FROM scans")] == [2]
+    assert [r[0] for r in conn.execute("SELECT receipt_id FROM receipts ORDER BY 1")] == [
+        "r-open",
+        "r-unsent",
+    ]
     assert outbox.id_ranges([5, 3, 4, 9, 10, 12]) == [(3, 5), (9, 10), (12, 12)]

@@ -104,6 +104,11 @@ def prune(conn: sqlite3.Connection, retention_s: float) -> int:
         "DELETE FROM scans WHERE created_at < ? AND outbox_id NOT IN (SELECT id FROM outbox WHERE sent_at IS NULL)",
         (cutoff,),
     ).rowcount
+    removed += conn.execute(  # closed receipts whose events were delivered (an open one is kept, however old)
+        "DELETE FROM receipts WHERE state = 'closed' AND updated_at < ?"
+        " AND outbox_id NOT IN (SELECT id FROM outbox WHERE sent_at IS NULL)",
+        (cutoff,),
+    ).rowcount
     return removed
 
 

@@ -1,4 +1,4 @@
-"""Receipts in agent.db: the open one, its line codes, and the closed ones' events (writer thread).
+"""Receipts in agent.db: the open one and the closed ones (writer thread); pruned with the outbox.
 
 Theory of operation: at most one receipt is open, the one `meta.open_receipt` names (meta's page is
 written by every scan anyway, for its seq: an index of its own would be one more b-tree page in
