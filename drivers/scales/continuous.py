@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from drivers.scales.lines import LineParser
 from drivers.scales.reading import Reading, to_grams
 
 MAX_LINE = 64
@@ -46,26 +47,8 @@ def parse_line(line: str) -> Reading | None:
     return Reading("ok" if stable else "motion", grams, stable, text)
 
 
-class ContinuousParser:
+class ContinuousParser(LineParser):
+    """Bytes from the indicator as they arrive; `feed` returns the readings of every line ended."""
+
     def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[Reading]:
-        self._buf += data
-        out: list[Reading] = []
-        while True:
-            ends = [i for i in (self._buf.find(b"\r"), self._buf.find(b"\n")) if i >= 0]
-            if not ends:
-                if len(self._buf) > MAX_LINE:
-                    self._buf.clear()
-                return out
-            end = min(ends)
-            line = bytes(self._buf[:end])
-            del self._buf[: end + 1]
-            reading = parse_line(line.decode("ascii", "replace"))
-            if reading is not None:
-                out.append(reading)
-
-    @property
-    def pending(self) -> bytes:
-        return bytes(self._buf)
+        super().__init__(parse_line, MAX_LINE)
