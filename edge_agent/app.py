@@ -31,6 +31,8 @@ from edge_agent.ports import Station, Stores
 from edge_agent.printing.service import PrintService
 from edge_agent.printing.worker import PrinterWorker
 from edge_agent.receiving.service import ReceivingService
+from edge_agent.scales.component import ScaleComponent
+from edge_agent.scales.service import Scales
 from edge_agent.scan_service import ScanService
 from edge_agent.scanning import ScannerComponent
 from edge_agent.sdnotify import Notifier, Watchdog
@@ -90,7 +92,7 @@ class Agent:
         self.manifest_reader = Reader(folder / "manifest.db")
         self.recorder = ScanRecorder(
             folder, self.config.device.id, self.config.device.site, self.config.station.mode,
-            lambda: self.config.receiving, self.topics.event_receipt,
+            lambda: self.config.receiving, self.topics.event_receipt, self._scale_now,
         )  # fmt: skip
         self.stores = Stores(self.writer, self.reader, self.manifest_writer, self.manifest_reader)
 
@@ -140,6 +142,9 @@ class Agent:
             self.supervisor.add(self.fleet.telemetry)
             self.supervisor.add(self.software)
             self.supervisor.add(self.receiving)
+            self.supervisor.add(self.scales)
+            for scale in self.config.scales:
+                self._add_scale(scale)
             for printer in self.config.printers:
                 self._add_printer(printer.id)
             self.supervisor.add(Watchdog(self.notifier, self.describe))
@@ -169,9 +174,15 @@ class Agent:
         )
         self.out = Outbound(cfg.device, self.topics, self.writer, self.link, self.publisher)
         self.alerts = Alerts(self.out, Screen(), self.spawn, self.loop)
+        self.display_hub = DisplayHub({"site": cfg.device.site, "device": cfg.device.id})
+        self.scales = Scales(
+            config, lambda kind, **f: self.spawn(self.alerts.alert(kind, **f), f"alert-{kind}"),
+            lambda states: self.display_hub.set("scales", states),
+        )  # fmt: skip
         self.scans = ScanService(
             self.writer, self.recorder, self.topics.event_scan, self.publisher.wake, self.set_mode,
             self._after_scan, self._storage_changed, Path(cfg.storage.path), self.publisher.hand_over,
+            self.scales.settled, self._after_weighed,
         )  # fmt: skip
         self.jobs = PrintService(self.out, self.alerts, self.stores, self.station, config)
         self.software = SoftwareUpdates(self.launcher, self.out, __version__)
@@ -179,7 +190,6 @@ class Agent:
         self.fleet = Fleet(
             self.out, self.alerts, self.stores, self.station, config, self, self, self.jobs, updates
         )
-        self.display_hub = DisplayHub({"site": cfg.device.site, "device": cfg.device.id})
         self.display_hub.set("mode", self.station.mode)
         self.feedback = Feedback(config, self.jobs)
         self.receiving = ReceivingService(
@@ -221,6 +231,9 @@ class Agent:
         self.notifier.stopping()
         for name in list(self._scanners):
             await self.supervisor.remove(self._scanners.pop(name).name)
+        if hasattr(self, "scales"):
+            for name in list(self.scales.components):
+                await self.supervisor.remove(self.scales.components.pop(name).name)
         if hasattr(self, "link"):
             offline = {
                 **self.envelope(),
@@ -245,6 +258,11 @@ class Agent:
     def _add_scanner(self, scanner: Any) -> None:
         component = ScannerComponent(scanner, self.decode, self.scans.record)
         self._scanners[scanner.id] = component
+        self.supervisor.add(component)
+
+    def _add_scale(self, scale: Any) -> None:
+        component = ScaleComponent(scale, self.scales.changed)
+        self.scales.components[scale.id] = component
         self.supervisor.add(component)
 
     def _add_printer(self, printer_id: str) -> None:
@@ -281,6 +299,13 @@ class Agent:
             {"id": sid, "type": c.config.type, "connected": c.connected, "scans": c.scans_total}
             for sid, c in self._scanners.items()
         ]
+
+    def _scale_now(self) -> Any:
+        """The station scale's last reading, for the scan recorder (its scales come after it)."""
+        return self.scales.latest() if hasattr(self, "scales") else None
+
+    def scale_states(self) -> list[dict[str, Any]]:
+        return self.scales.states() if hasattr(self, "scales") else []
 
     def broker_status(self) -> dict[str, Any]:
         return {
@@ -325,18 +350,8 @@ class Agent:
         if new.storage.max_size_mb != old.storage.max_size_mb:
             await self.writer.submit(lambda c: set_size_cap(c, new.storage.max_size_mb))
             self._log.info("storage.cap_changed", max_size_mb=new.storage.max_size_mb)
-        old_scanners = {s.id: s for s in old.scanners}
-        new_scanners = {s.id: s for s in new.scanners}
-        for sid, scfg in old_scanners.items():
-            if sid not in new_scanners or new_scanners[sid] != scfg:
-                component = self._scanners.pop(sid, None)
-                if component is not None:
-                    await self.supervisor.remove(component.name)
-                    self._log.info("scanner.removed", scanner=sid)
-        for sid, scfg in new_scanners.items():
-            if sid not in self._scanners:
-                self._add_scanner(scfg)
-                self._log.info("scanner.added", scanner=sid, type=scfg.type)
+        await self._resync("scanner", old.scanners, new.scanners, self._scanners, self._add_scanner)
+        await self._resync("scale", old.scales, new.scales, self.scales.components, self._add_scale)
         old_printers = {p.id: p for p in old.printers}
         new_printers = {p.id: p for p in new.printers}
         for pid, pcfg in old_printers.items():
@@ -351,6 +366,20 @@ class Agent:
             if new.display.enabled:
                 self._add_display()
             self._log.info("display.reconfigured", enabled=new.display.enabled, port=new.display.port)
+
+    async def _resync(
+        self, kind: str, old: list[Any], new: list[Any], running: dict[str, Any], add: Any
+    ) -> None:
+        """Devices removed or changed are stopped, new or changed ones started."""
+        wanted = {d.id: d for d in new}
+        for device in old:
+            if wanted.get(device.id) != device and (component := running.pop(device.id, None)) is not None:
+                await self.supervisor.remove(component.name)
+                self._log.info(f"{kind}.removed", **{kind: device.id})
+        for did, device in wanted.items():
+            if did not in running:
+                add(device)
+                self._log.info(f"{kind}.added", **{kind: did}, type=device.type)
 
     async def change_mode(self, mode: str) -> None:
         def store(conn: Any) -> dict[str, Any] | None:
@@ -373,12 +402,20 @@ class Agent:
         self.alerts.alert_now("storage", state=state, detail=detail)
         self.notifier.status(self.describe())
 
+    def _after_weighed(self, record: ScanRecord) -> None:
+        """A held parcel event got its weight: the page and a light or heavy parcel's feedback."""
+        try:
+            self.display_hub.weighed(record.event_id, record.payload.get("weight"), record.receipt)
+            self.feedback.on_weight(record)
+        except Exception as exc:
+            self._log.exception("feedback.failed", event_id=record.event_id, error=repr(exc))
+
     def _after_scan(self, record: ScanRecord) -> None:
         """Feedback beyond the log: the station display, the configured buzzer or command, and a
         routing slip for an expected return, where configured. The scan is stored already: a
         failure here is logged and must not reach the scanner."""
         try:
-            self.display_hub.scan(record.payload)
+            self.display_hub.scan(record.payload, weighing=record.weigh_pending)
             self.receiving.after_scan(record)
             self.feedback.on_scan(record)
         except Exception as exc:

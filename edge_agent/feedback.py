@@ -42,13 +42,25 @@ class Feedback:
 
     def on_scan(self, record: ScanRecord) -> None:
         """Called for each stored scan, on the event loop; returns at once."""
+        self._act(record, record.outcome)
+        if not record.weigh_pending:
+            self.on_weight(record)
+
+    def on_weight(self, record: ScanRecord) -> None:
+        """A parcel's weight is known: `weight_light` / `weight_heavy` when it is not what it should be."""
+        weight = record.payload.get("weight") or {}
+        if weight.get("check") in ("light", "heavy"):
+            self._act(record, f"weight_{weight['check']}")
+
+    def _act(self, record: ScanRecord, outcome: str) -> None:
         config = self._config()
-        actions = config.feedback.actions(record.outcome)
+        actions = config.feedback.actions(outcome)
         if not actions:
             return
         ret = record.ret or {}
+        weight = record.payload.get("weight") or {}
         env = {
-            "EDGE_OUTCOME": record.outcome,
+            "EDGE_OUTCOME": outcome,
             "EDGE_MODE": record.mode,
             "EDGE_SEQ": str(record.seq),
             "EDGE_EVENT_ID": record.event_id,
@@ -57,6 +69,9 @@ class Feedback:
             "EDGE_ORDER_NUMBER": str(ret.get("order_number") or ""),
             "EDGE_DEVICE": config.device.id,
             "EDGE_SITE": config.device.site,
+            "EDGE_WEIGHT_G": "" if weight.get("grams") is None else str(weight["grams"]),
+            "EDGE_EXPECTED_G": "" if weight.get("expected_g") is None else str(weight["expected_g"]),
+            "EDGE_WEIGHT_CHECK": str(weight.get("check") or ""),
         }
         for action in actions:
             if isinstance(action, BuzzerAction):

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from drivers.scanners import RawScan
 from edge_agent.clock import ClockWatch
 from edge_agent.decode import Decoded
 from edge_agent.decode.aim import split_symbology
+from edge_agent.scales import weighing
+from edge_agent.scales.weighing import Latest
 from edge_agent.store import outbox
 from edge_agent.store.outbox import OutboxRow
 from edge_agent.store.scans import ScanInput, ScanRecord, ScanRecorder
@@ -77,10 +79,15 @@ class ScanService:
         on_storage: Callable[[str, str], None] = lambda state, detail: None,
         storage_dir: Path | None = None,
         hand_over: Callable[[OutboxRow], bool] = lambda row: False,
+        settled: Callable[[int, int], Awaitable[Latest | None]] | None = None,
+        on_weighed: Callable[[ScanRecord], None] = lambda record: None,
     ) -> None:
         """`hand_over` is called in the writer thread with the event's final row, once it is
         committed; it returns whether the publisher took it (else `wake_publisher` makes it read
-        the row from storage)."""
+        the row from storage). `settled(after_ns, deadline_ns)` waits for the station scale's stable weight
+        (edge_agent/scales/); `on_weighed` is told when a held parcel event got its weight."""
+        self._settled = settled
+        self._on_weighed = on_weighed
         self._hand_over = hand_over
         self._storage_dir = storage_dir
         self._writer = writer
@@ -124,6 +131,9 @@ class ScanService:
             final.append(self._recorder.after_commit(conn, record, done_ns, t0))
 
         def durable(record: ScanRecord) -> None:
+            if record.weigh_pending:
+                handed.append(True)  # held for its weight: `_weigh` releases it
+                return
             row = OutboxRow(record.outbox_id, record.topic, final[0], 1, False, None, "scan")
             handed.append(self._hand_over(row))
 
@@ -148,13 +158,13 @@ class ScanService:
         if not handed:
             # `durable` never ran: the commit that stores the measured latency and makes the row
             # ready failed. Until that row is ready, no later event can leave (order): release it.
-            task = asyncio.create_task(self._release(record.outbox_id, log), name=f"release-{record.seq}")
-            self._releasing.add(task)
-            task.add_done_callback(self._releasing.discard)
+            self._spawn(self._release(record.outbox_id, log), f"release-{record.seq}")
         latency_us = (committed.committed_ns - raw.t_last_byte_ns) // 1000
         self.latencies_us.append(latency_us)
         self.scans_total += 1
-        if not handed or not handed[0]:
+        if record.weigh_pending:
+            self._spawn(self._weigh(record, raw.t_last_byte_ns, log), f"weigh-{record.seq}")
+        elif not handed or not handed[0]:
             self._wake_publisher()
         ret = record.ret or {}
         log.info(
@@ -176,6 +186,32 @@ class ScanService:
             self._on_mode(record.new_mode)
         self._on_recorded(record)
         return record
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _weigh(self, record: ScanRecord, t0_ns: int, log: Any) -> None:
+        """Wait for the parcel's stable weight (at most `weight_settle_ms` from its scan), then
+        write it into the held event and release it, in order with what follows."""
+        rules = self._recorder.rules()
+        settle_ms = rules.weight_settle_ms if rules is not None else 1500
+        deadline = t0_ns + settle_ms * 1_000_000
+        latest = await self._settled(t0_ns, deadline) if self._settled is not None else None
+        fresh = latest is not None and latest.loaded() and latest.at_ns >= t0_ns
+        why = None if fresh else weighing.unknown_because(latest, settle_ms)
+        weight = self._recorder.weight_of(latest, record.expected_g, why)
+        try:
+            await self._writer.submit(lambda conn: self._recorder.weighed(conn, record, weight))
+        except Exception as exc:
+            log.error("scan.weight_store_failed", error=repr(exc), seq=record.seq)
+            await self._release(record.outbox_id, log)  # the stored `unknown` event leaves as it is
+            return
+        log.info("scan.weighed", seq=record.seq, grams=weight["grams"], expected_g=weight["expected_g"],
+                 check=weight["check"], waited_ms=(time.monotonic_ns() - t0_ns) // 1_000_000)  # fmt: skip
+        self._wake_publisher()
+        self._on_weighed(record)
 
     async def _release(self, row_id: int, log: Any) -> None:
         for delay in backoff_delays(0.2, 30.0):

@@ -121,6 +121,9 @@ def test_toledo_8217_with_parity_bits_a_configured_unit_and_noise() -> None:
         (b"OL,+9999999E+19\r\n", "overload", None, False),
         (b"OL,GS,        kg\r\n", "overload", None, False),
         (b"XX,GS,+1.0kg\r\n", "error", None, False),
+        (b"+  1.234 kg\r\n", "motion", 1234.0, False),  # a bare weight: no flag, Stabilizer decides
+        (b"  00081.7g\r\n", "motion", 81.7, False),
+        (b"-  0.020kg\r\n", "underload", -20.0, False),
         (b"ST,GS,+  1.0 stone\r\n", "error", None, False),
     ],
 )
@@ -167,9 +170,21 @@ def test_hid_pos_other_reports_are_skipped() -> None:
 
 def test_stability_from_n_readings_within_tolerance() -> None:
     s = Stabilizer(count=3, tolerance_g=2.0)
-    moving = [Reading("motion", g, False) for g in (100.0, 480.0, 951.0, 950.0)]
+    moving = [Reading("motion", g, False, flagged=False) for g in (100.0, 480.0, 951.0, 950.0)]
     assert [s.feed(r).stable for r in moving] == [False, False, False, False]
-    assert s.feed(Reading("motion", 951.5, False)).stable is True  # 951, 950, 951.5: within 2 g
+    settled = s.feed(Reading("motion", 951.5, False, flagged=False))  # 951, 950, 951.5: within 2 g
+    assert settled.stable is True and settled.state == "ok"
     assert s.feed(Reading("overload", None, False)).state == "overload"  # a fault starts it over
-    assert s.feed(Reading("motion", 951.0, False)).stable is False
+    assert s.feed(Reading("motion", 951.0, False, flagged=False)).stable is False
     assert s.feed(Reading("ok", 10.0, True)).stable is True  # the scale's own flag is taken as it is
+    # a scale that says "in motion" is believed, however alike its readings
+    flagged = [s.feed(Reading("motion", 500.0, False)) for _ in range(5)]
+    assert [r.stable for r in flagged] == [False] * 5
+
+
+def test_bare_weight_lines_become_stable_through_the_stabilizer() -> None:
+    parser, s = ContinuousParser(), Stabilizer(count=3, tolerance_g=1.0)
+    wire = b"  0.100 kg\r\n  0.480 kg\r\n  0.950 kg\r\n  0.950 kg\r\n  0.9505 kg\r\n"
+    readings = [s.feed(r) for r in parser.feed(wire)]
+    assert [r.stable for r in readings] == [False, False, False, False, True]
+    assert readings[-1].grams == 950.5

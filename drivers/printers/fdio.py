@@ -7,10 +7,10 @@ import contextlib
 import os
 
 from drivers.errors import DeviceGone
+from drivers.fdreader import FdReader
 from drivers.printers.base import NotSent, PartlySent
 from drivers.printers.languages import QUERIES, read_status
 from drivers.printers.status import PrinterStatus, StatusParseError
-from drivers.scanners.fdreader import FdReader
 
 
 async def write_all(fd: int, data: bytes, what: str, timeout_s: float) -> None:

@@ -20,6 +20,7 @@ MAX_LINE = 64
 _LINE = re.compile(
     r"^\s*(ST|US|QT)\s*,\s*(?:(GS|NT|TR)\s*,)?\s*([+-]?)\s*([0-9]*\.?[0-9]+)?\s*([A-Za-z]+)?\s*$"
 )
+_BARE = re.compile(r"^\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]+)\s*$")
 
 
 def parse_line(line: str) -> Reading | None:
@@ -33,7 +34,16 @@ def parse_line(line: str) -> Reading | None:
         return Reading("underload", None, False, text)
     m = _LINE.match(text)
     if m is None:
-        return Reading("error", None, False, f"{text!r} is not a weight line")
+        bare = _BARE.match(text)
+        if bare is None:
+            return Reading("error", None, False, f"{text!r} is not a weight line")
+        try:
+            grams = to_grams(float(bare[1] + bare[2]), bare[3])
+        except ValueError as exc:
+            return Reading("error", None, False, f"{text!r}: {exc}")
+        if grams < 0:
+            return Reading("underload", grams, False, text, flagged=False)
+        return Reading("motion", grams, False, text, flagged=False)
     header, _kind, sign, digits, unit = m.groups()
     if digits is None or unit is None:
         return Reading("error", None, False, f"{text!r} has no weight")

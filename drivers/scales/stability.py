@@ -1,5 +1,5 @@
-"""Stability for a scale without a flag of its own, or to confirm one that has: N readings in a
-row within a tolerance of each other (MT-SICS's own USTB rule is a tolerance held for a time;
+"""Stability for a scale without a flag of its own: N readings in a row within a tolerance of
+each other (MT-SICS's own USTB rule is a tolerance held for a time;
 N readings at the scale's update rate is the same idea without a clock). Pure."""
 
 from __future__ import annotations
@@ -16,16 +16,18 @@ class Stabilizer:
         self._recent: deque[float] = deque(maxlen=count)
 
     def feed(self, reading: Reading) -> Reading:
-        """The reading, stable when the scale says so or when the last `count` weights agree."""
+        """The reading, stable when the scale says so or, for a scale that does not say (a bare
+        weight line), when the last `count` weights agree. A scale that says "in motion" is
+        believed: its own filter knows more than three numbers do."""
         if reading.grams is None or reading.state not in ("ok", "motion"):
             self._recent.clear()
             return reading
         self._recent.append(reading.grams)
-        if reading.stable:
+        if reading.flagged:
             return reading
         agreed = (
             len(self._recent) == self._count and max(self._recent) - min(self._recent) <= self._tolerance_g
         )
         if agreed:
-            return Reading("ok", reading.grams, True, reading.detail)
-        return Reading("motion", reading.grams, False, reading.detail)
+            return Reading("ok", reading.grams, True, reading.detail, flagged=False)
+        return Reading("motion", reading.grams, False, reading.detail, flagged=False)

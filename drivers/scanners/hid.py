@@ -19,8 +19,8 @@ from typing import Any
 import structlog
 
 from drivers.errors import DeviceGone
+from drivers.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.hid_events import InputEventParser, KeyDecoder
 from drivers.scanners.xkb import load_layout
 

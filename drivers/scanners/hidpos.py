@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 
 from drivers.errors import DeviceGone
+from drivers.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.hidpos_reports import (
     HONEYWELL,
     ReportLayout,

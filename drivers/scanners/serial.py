@@ -10,8 +10,8 @@ import serial
 import structlog
 
 from drivers.errors import DeviceGone
+from drivers.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.base import RawScan
-from drivers.scanners.fdreader import FdReader, ReopeningDevice
 from drivers.scanners.framing import LineFramer
 
 

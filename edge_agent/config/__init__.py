@@ -1,7 +1,7 @@
 """The agent's configuration (contract cli.md): one pydantic tree, loaded from YAML.
 
 `base.py` holds the model every section derives from and the shared patterns, `devices.py` the
-scanners, printers, display and feedback, `receiving.py` the receipts, `tree.py` the root and the
+scanners, printers, display and feedback, `receiving.py` the receipts, `scales.py` the scales, `tree.py` the root and the
 loading. Every name is re-exported here: the tree is one, whichever module a section is in.
 """
 
@@ -24,6 +24,7 @@ from edge_agent.config.devices import (
     TcpPrinterConfig,
 )
 from edge_agent.config.receiving import PrintOnClose, ReceivingConfig, WeightTolerance
+from edge_agent.config.scales import HidScaleConfig, ScaleConfig, SerialScaleConfig
 from edge_agent.config.tree import (
     AgentConfig,
     DeviceConfig,
@@ -55,6 +56,7 @@ __all__ = [
     "FeedbackConfig",
     "FilePrinterConfig",
     "HidPosScannerConfig",
+    "HidScaleConfig",
     "HidScannerConfig",
     "LabelsConfig",
     "LogConfig",
@@ -65,8 +67,10 @@ __all__ = [
     "ReceivingConfig",
     "RemoteConfigConfig",
     "RuleConfig",
+    "ScaleConfig",
     "ScannerConfig",
     "SerialPrinterConfig",
+    "SerialScaleConfig",
     "SerialScannerConfig",
     "StationConfig",
     "StorageConfig",

@@ -184,5 +184,11 @@ class FeedbackConfig(_Model):
     """Actions for an item scan the open receipt does not expect (not in the return, one too many,
     a wrong serial)."""
 
+    weight_light: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a parcel that weighs less than its return should (`check: light`), after its
+    outcome's own."""
+    weight_heavy: list[FeedbackAction] = Field(default_factory=list)
+    """Actions for a parcel that weighs more than its return should (`check: heavy`)."""
+
     def actions(self, outcome: str) -> list[BuzzerAction | CommandAction]:
         return list(getattr(self, outcome, []))

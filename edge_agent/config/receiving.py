@@ -42,7 +42,10 @@ class ReceivingConfig(_Model):
     idle_close_s: float = Field(default=300.0, gt=0, le=86400)
     """An open receipt with no scan for this long closes by itself (`closed_by: idle`), seconds."""
     weight_settle_ms: int = Field(default=1500, ge=0, le=60000)
-    """How long a parcel scan waits for a stable weight from the station's scale, milliseconds."""
+    """How long after a parcel scan a stable weight from the station's scale is waited for,
+    milliseconds (the scan is stored at once; its event leaves with the weight or `unknown`)."""
+    scale: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Id of the scale that weighs this station's parcels; none: the first of `scales`."""
     weight_tolerance: WeightTolerance = Field(default_factory=WeightTolerance)
     """How far a weight may be from the expected one before it is `light` or `heavy`."""
     print_on_close: PrintOnClose | None = None

@@ -38,6 +38,7 @@ from edge_agent.config.devices import (
     ScannerConfig,
 )
 from edge_agent.config.receiving import ReceivingConfig
+from edge_agent.config.scales import ScaleConfig
 from edge_agent.errors import ConfigError
 
 Mode = Literal["receive", "inspect", "restock", "reject"]
@@ -230,6 +231,8 @@ class AgentConfig(_Model):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     scanners: list[ScannerConfig] = Field(default_factory=list)
     printers: list[PrinterConfig] = Field(default_factory=list)
+    scales: list[ScaleConfig] = Field(default_factory=list)
+    """The station's scales; a parcel scan is weighed on `receiving.scale` (or the first)."""
     rules: list[RuleConfig] = Field(default_factory=list)
     station: StationConfig = Field(default_factory=StationConfig)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
@@ -249,7 +252,11 @@ class AgentConfig(_Model):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AgentConfig:
-        for kind, items in (("scanners", self.scanners), ("printers", self.printers)):
+        for kind, items in (
+            ("scanners", self.scanners),
+            ("printers", self.printers),
+            ("scales", self.scales),
+        ):
             seen: set[str] = set()
             for item in items:
                 if item.id in seen:
@@ -262,6 +269,9 @@ class AgentConfig(_Model):
         if slip is not None and not _printer_known(slip, self.printers):
             what = f"has role {slip[5:]!r}" if slip.startswith("role:") else repr(slip)
             raise ValueError(f"printing.routing_slip_printer: no printer {what}")
+        scale = self.receiving.scale
+        if scale is not None and scale not in {s.id for s in self.scales}:
+            raise ValueError(f"receiving.scale: no scale {scale!r} in scales")
         printers = {p.id: p for p in self.printers}
         on_close = self.receiving.print_on_close
         if on_close is not None and not _printer_known(on_close.printer, self.printers):

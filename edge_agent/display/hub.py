@@ -49,6 +49,7 @@ def scan_view(payload: dict[str, Any]) -> dict[str, Any]:
         "grade": payload.get("grade"),
         "serial": payload.get("serial"),
         "reason": payload.get("reason"),
+        "weight": payload.get("weight"),
     }
 
 
@@ -75,6 +76,7 @@ class DisplayHub:
             "outbox": {"depth": 0, "oldest_unsent_s": 0},
             "printers": [],
             "scanners": [],
+            "scales": [],
             "storage_full": False,
             "manifest_version": 0,
             "receipt": None,
@@ -98,8 +100,11 @@ class DisplayHub:
         self._doc["today"] = {"day": day, "counts": {**dict.fromkeys(OUTCOMES, 0), **counts}}
         self._changed()
 
-    def scan(self, payload: dict[str, Any], day: str | None = None) -> None:
+    def scan(self, payload: dict[str, Any], day: str | None = None, weighing: bool = False) -> None:
+        """`weighing`: the parcel's weight is still being waited for (`weighed` brings it)."""
         view = scan_view(payload)
+        if weighing:
+            view["weighing"] = True
         self._roll(day or local_day())
         counts = self._doc["today"]["counts"]
         outcome = str(view["outcome"])
@@ -107,6 +112,18 @@ class DisplayHub:
         self._doc["last"] = view
         if view["command"] and view["command"]["name"] == "mode" and view["outcome"] == "command":
             self._doc["mode"] = str(view["command"]["value"]).lower()
+        self._changed()
+
+    def weighed(self, event_id: str, weight: dict[str, Any] | None, receipt: dict[str, Any] | None) -> None:
+        """A parcel's weight that came after its scan: onto that scan's result while it is the one
+        shown, and onto the open receipt it opened."""
+        last = self._doc["last"]
+        if last is not None and last.get("event_id") == event_id:
+            self._doc["last"] = {**last, "weight": weight, "weighing": False}
+        if receipt is not None and (self._doc["receipt"] or {}).get("receipt_id") == receipt.get(
+            "receipt_id"
+        ):
+            self._doc["receipt"] = {**self._doc["receipt"], "weight": weight}
         self._changed()
 
     def show_receipt(self, view: dict[str, Any] | None, closed: dict[str, Any] | None = None) -> None:

@@ -103,6 +103,7 @@ class Receipt:
                 for ln in self.lines
             ],
             "extra": len(self.extra),
+            "weight": self.weight,
         }
 
 

@@ -103,6 +103,29 @@ def close_receipt(
     return payload
 
 
+def set_weight(conn: sqlite3.Connection, receipt_id: str, weight: dict[str, Any]) -> bool:
+    """A parcel's weight that came after its scan, onto the receipt the scan opened: the open one,
+    or, closed meanwhile (`CMD:DONE` within the settle time), its queued event. That event cannot
+    have left: it is behind the parcel's event, which was held for this weight (outbox order)."""
+    opened = load_open(conn)
+    if opened is not None and opened[0].receipt_id == receipt_id:
+        opened[0].weight = weight
+        save(conn, opened[0], opened[1])
+        return True
+    row = conn.execute(
+        "SELECT o.id, o.payload FROM receipts AS r JOIN outbox AS o ON o.id = r.outbox_id"
+        " WHERE r.receipt_id = ? AND r.state = 'closed' AND o.sent_at IS NULL",
+        (receipt_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    event = json.loads(row[1])
+    event["weight"] = weight
+    data = json.dumps(event, separators=(",", ":")).encode("utf-8")
+    conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (data, row[0]))
+    return True
+
+
 def status(conn: sqlite3.Connection) -> dict[str, Any]:
     """The open receipt (as the page shows it, with when a scan last touched it) and the last closed
     ones, for `status`; empty on a database from before receipts (read-only readers)."""
@@ -192,6 +215,11 @@ class Desk:
             self._opening = machine.open_receipt(
                 str(uuid6.uuid7()), ret, self._scan.event_id, self._scan.ts, rules.default_grade
             )
+
+    def weigh(self, weight: dict[str, Any]) -> None:
+        """The parcel's weight, on the receipt this scan opens."""
+        if self._opening is not None:
+            self._opening.weight = weight
 
     def scan_fields(self, item: machine.ItemResult | None) -> dict[str, Any]:
         """The scan event's receipt fields (mqtt.md, scan event extras)."""

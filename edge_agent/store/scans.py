@@ -15,7 +15,10 @@ never disagree, whatever is killed when:
    open, a product code or a payload equal to one of its lines' codes is counted on it (`item`,
    `extra_item`), a command barcode sets its next quantity or grade or closes it, the scan of
    another return closes it (`next_return`) and an `expected` return with items opens the next;
-   a closed receipt's event is queued after the scan's own.
+   a closed receipt's event is queued after the scan's own;
+7. a matched parcel at a station with a scale is weighed (edge_agent/scales/): a stable weight read
+   since the scan goes into the event and the receipt, or the event is stored `unknown` and held
+   (`weigh_pending`) until the scan service has waited for one and called `weighed`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.receiving import machine
+from edge_agent.scales import weighing
+from edge_agent.scales.weighing import Latest
 from edge_agent.store import outbox, receipts
 from edge_agent.store.db import MANIFEST_DB, connect
 from edge_agent.sync.models import CONTRACT_VERSION
@@ -72,6 +77,10 @@ class ScanRecord:
     """Receipt events this scan's commit queued (a close), in order."""
     problems: list[str] = field(default_factory=list)
     """What is wrong with the items of the return whose receipt this scan opened (left out of it)."""
+    weigh_pending: bool = False
+    """The parcel's weight was not stable when it was scanned: the event is held until `weighed`."""
+    expected_g: float | None = None
+    """What the parcel should weigh (for `weighed`)."""
 
 
 class ScanRecorder:
@@ -85,7 +94,10 @@ class ScanRecorder:
         initial_mode: str,
         receiving: Callable[[], ReceivingConfig] | None = None,
         receipt_topic: str = "",
+        scale: Callable[[], Latest | None] = lambda: None,
     ) -> None:
+        """`scale` gives the station scale's last reading, None at a station without one."""
+        self._scale = scale
         self._manifest_path = folder / MANIFEST_DB
         self._device = device
         self._site = site
@@ -163,6 +175,9 @@ class ScanRecorder:
             ).rowcount
             outcome = "expected" if first else "duplicate"
             desk.parcel(ret, outcome, mode)
+        weight, pending, expected = self._weigh(ret, scan) if ret is not None else (None, False, None)
+        if weight is not None:
+            desk.weigh(weight)
         payload: dict[str, Any] = {
             "v": CONTRACT_VERSION,
             "device": self._device,
@@ -178,6 +193,8 @@ class ScanRecorder:
             "clock_synced": scan.clock_synced,
             **desk.scan_fields(item),
         }
+        if weight is not None:
+            payload["weight"] = weight
         # `latency_us` comes last so that the final bytes are this head and the measured number.
         head = json.dumps(payload, separators=(",", ":")).encode("utf-8")[:-1]
         # Time to the start of this commit; `after_commit` replaces it with the time to the
@@ -208,7 +225,59 @@ class ScanRecorder:
         )
         closed, view = desk.finish()
         return ScanRecord(seq, scan.event_id, outbox_id, outcome, mode, new_mode, ret, payload, topic, head,
-                          view, closed, desk.problems)  # fmt: skip
+                          view, closed, desk.problems, pending, expected)  # fmt: skip
+
+    def _weigh(
+        self, ret: dict[str, Any], scan: ScanInput
+    ) -> tuple[dict[str, Any] | None, bool, float | None]:
+        """(the event's `weight`, whether to wait for a stable one, the expected weight)."""
+        latest = self._scale()
+        if latest is None:
+            return None, False, None
+        rules = self.rules()
+        settle_ms = rules.weight_settle_ms if rules is not None else 1500
+        expected = weighing.expected_g(ret)
+        if latest.loaded() and latest.at_ns >= scan.t_last_byte_ns:
+            # read after the scan: a stable weight from before it may be the previous parcel's
+            return self.weight_of(latest, expected, None), False, expected
+        pending = settle_ms > 0 and latest.state != "offline"
+        # what the event says if the agent dies before the weight came: it leaves as stored
+        why = (
+            f"no stable weight within {settle_ms} ms"
+            if pending
+            else weighing.unknown_because(latest, settle_ms)
+        )
+        return self.weight_of(latest, expected, why), pending, expected
+
+    def weight_of(self, latest: Latest | None, expected: float | None, why: str | None) -> dict[str, Any]:
+        rules = self.rules()
+        percent, min_g = (
+            (rules.weight_tolerance.percent, rules.weight_tolerance.min_g) if rules else (15.0, 50.0)
+        )
+        reading = latest.reading if latest is not None else None
+        if latest is None or why is not None or not latest.loaded():
+            # a weight that is not stable or not fresh (or an empty pan) is shown, never judged
+            grams = reading.grams if reading is not None else None
+            return weighing.weight_field(latest.scale if latest else "", grams, False, expected, percent, min_g,
+                                         why or "no stable weight")  # fmt: skip
+        assert reading is not None
+        return weighing.weight_field(latest.scale, reading.grams, True, expected, percent, min_g)
+
+    def weighed(self, conn: sqlite3.Connection, record: ScanRecord, weight: dict[str, Any]) -> bytes | None:
+        """The weight a held parcel event waited for: into the event (history and outbox) and the
+        receipt it opened; the event is released. Returns its final bytes, None when it had been
+        released without it."""
+        payload = {**record.payload, "weight": weight}
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        if not conn.execute(
+            "UPDATE outbox SET payload = ?, ready = 1 WHERE id = ? AND ready = 0", (body, record.outbox_id)
+        ).rowcount:
+            return None  # released already as it was stored (a failed commit): it may be on its way
+        record.payload["weight"] = weight
+        conn.execute("UPDATE scans SET payload = ? WHERE seq = ?", (body.decode("utf-8"), record.seq))
+        if record.receipt is not None and receipts.set_weight(conn, record.receipt["receipt_id"], weight):
+            record.receipt["weight"] = weight
+        return body
 
     @staticmethod
     def after_commit(
@@ -223,8 +292,10 @@ class ScanRecorder:
             "UPDATE scans SET latency_us = ?, payload = ? WHERE seq = ?",
             (latency, body.decode("utf-8"), record.seq),
         )
+        # a parcel waiting for its weight stays unready: `weighed` releases it
         conn.execute(
-            "UPDATE outbox SET payload = ?, ready = 1 WHERE id = ? AND ready = 0", (body, record.outbox_id)
+            "UPDATE outbox SET payload = ?, ready = ? WHERE id = ? AND ready = 0",
+            (body, int(not record.weigh_pending), record.outbox_id),
         )
         record.payload["latency_us"] = latency
         return body

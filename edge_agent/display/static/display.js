@@ -67,6 +67,33 @@ function ageText(seconds) {
   return `${Math.floor(seconds / 3600)} h ago`;
 }
 
+function grams(g) {
+  return g == null ? "?" : `${Math.round(g).toLocaleString("en")} g`;
+}
+
+function renderWeight(last, main) {
+  // a parcel's weight (mqtt.md "Scales"): light or heavy takes the whole result's colour
+  const w = last && last.weight;
+  const el = $("weight");
+  el.hidden = !w;
+  if (!w) return;
+  el.dataset.check = w.check;
+  const expected = w.expected_g != null ? `expected about ${grams(w.expected_g)}` : null;
+  if (w.check === "light" || w.check === "heavy") {
+    main.dataset.outcome = `weight_${w.check}`;
+    text("verdict", w.check === "light" ? "TOO LIGHT" : "TOO HEAVY");
+    text("weight", `weighs ${grams(w.grams)}, ${expected}: check the contents`);
+  } else if (w.check === "ok") {
+    text("weight", `weighs ${grams(w.grams)} (${expected})`);
+  } else if (last.weighing) {
+    text("weight", "weighing…");
+  } else if (w.stable) {
+    text("weight", `weighs ${grams(w.grams)} (no weight on record for this return)`);
+  } else {
+    text("weight", `weight not checked: ${w.detail || "no stable weight"}`);
+  }
+}
+
 function renderLast(last) {
   const main = $("result");
   const outcome = last ? last.outcome : "idle";
@@ -84,6 +111,7 @@ function renderLast(last) {
   text("order", ret ? ret.order_number : "");
   text("customer", ret ? customerName(ret.customer) : "");
   text("bin", ret && ret.bin ? `Bin ${ret.bin}` : "");
+  renderWeight(last, main);
   const items = $("items");
   items.replaceChildren();
   for (const item of (ret && ret.items) || []) {
@@ -259,6 +287,18 @@ function renderHealth(s) {
   $("scanners").replaceChildren(...devices);
   $("printers").replaceChildren(...s.printers.map(
     (p) => device(`printer ${p.id}`, p.state, p.state === "ready")));
+  const scales = s.scales || [];
+  $("scales").replaceChildren(...scales.map((sc) => device(
+    `scale ${sc.id}`, sc.grams != null ? `${sc.state} ${grams(sc.grams)}` : sc.state,
+    sc.state === "ok" || sc.state === "motion")));
+  // the live weight while something is on the station's scale
+  const live = $("scale-live");
+  const sc = scales[0];
+  live.hidden = !sc || sc.grams == null || (sc.state === "ok" && sc.grams < 1);
+  if (sc) {
+    live.dataset.stable = sc.stable ? "yes" : "no";
+    text("scale-live", `⚖ ${grams(sc.grams)}${sc.stable ? "" : " …"}`);
+  }
   $("storage").hidden = !s.storage_full;
 }
 

@@ -1,5 +1,5 @@
 """Non-blocking reads of a file descriptor on the event loop (`add_reader`), and the reopen loop,
-shared by the serial, HID and HID POS scanner drivers."""
+shared by the scanner drivers (serial, HID, HID POS), the scale drivers and the printers' fd I/O."""
 
 from __future__ import annotations
 
@@ -76,12 +76,13 @@ def is_gone(exc: OSError) -> bool:
 
 
 class ReopeningDevice:
-    """What the fd-based scanner drivers share: open once without failing, and chunks read for as
+    """What the fd-based device drivers share: open once without failing, and chunks read for as
     long as they are iterated, the device reopened with jittered backoff whenever it is missing or
     vanishes. A driver supplies `_open_now()` (sets `_reader`, raises DeviceGone), `close()`,
-    `_lost()` (what to drop and log when the device went away) and `_read_timeout()`."""
+    `_lost()` (what to drop and log when the device went away) and `_read_timeout()`; `_kind`
+    names its log events (`scanner.lost`, `scale.lost`)."""
 
-    scanner_id: str
+    _kind = "scanner"
     _reader: FdReader | None
     _reopen_max_s: float
     _log: Any
@@ -102,7 +103,7 @@ class ReopeningDevice:
         try:
             self._open_now()
         except DeviceGone as exc:
-            self._log.warning("scanner.unavailable", error=str(exc))
+            self._log.warning(f"{self._kind}.unavailable", error=str(exc))
 
     def _open_now(self) -> None:
         raise NotImplementedError
@@ -126,7 +127,7 @@ class ReopeningDevice:
                     self._open_now()
                 except DeviceGone as exc:
                     delay = next(delays)
-                    self._log.debug("scanner.reopen_wait", error=str(exc), delay_s=round(delay, 2))
+                    self._log.debug(f"{self._kind}.reopen_wait", error=str(exc), delay_s=round(delay, 2))
                     await asyncio.sleep(delay)
                     continue
                 delays = backoff_delays(0.1, self._reopen_max_s)
@@ -136,7 +137,7 @@ class ReopeningDevice:
             except (DeviceGone, OSError) as exc:
                 if isinstance(exc, OSError) and not is_gone(exc):
                     raise
-                self._log.warning("scanner.lost", error=str(exc), **self._lost())
+                self._log.warning(f"{self._kind}.lost", error=str(exc), **self._lost())
                 await self.close()
                 continue
             yield stamped if stamped is not None else (None, time.monotonic_ns())

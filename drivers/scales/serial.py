@@ -1,0 +1,122 @@
+"""A scale on a serial line (RS-232, or the virtual COM port of a USB scale), through pyserial:
+MT-SICS and Toledo 8217 are polled (`SI`, `W`) every `poll_interval_s`; a continuous-output
+indicator is only listened to."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import serial
+import structlog
+
+from drivers.errors import DeviceGone
+from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.scales import sics, toledo8217
+from drivers.scales.continuous import ContinuousParser
+from drivers.scales.reading import Reading
+from drivers.scales.sics import SicsParser
+from drivers.scales.stability import Stabilizer
+from drivers.scales.toledo8217 import Toledo8217Parser
+
+REQUESTS: dict[str, bytes | None] = {
+    "sics": sics.WEIGH_NOW,
+    "toledo8217": toledo8217.WEIGH,
+    "continuous": None,
+}
+
+
+class SerialScale(ReopeningDevice):
+    _kind = "scale"
+
+    def __init__(
+        self,
+        scale_id: str,
+        port: str,
+        protocol: str,
+        baudrate: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: int = 1,
+        unit: str | None = None,
+        poll_interval_s: float = 0.2,
+        silent_after_s: float = 2.0,
+        stable_count: int = 3,
+        stable_tolerance_g: float = 2.0,
+        reopen_max_s: float = 5.0,
+    ) -> None:
+        if protocol not in REQUESTS:
+            raise ValueError(f"no serial scale protocol {protocol!r}; known: {', '.join(REQUESTS)}")
+        self.scale_id = scale_id
+        self.silent_after_s = silent_after_s
+        self._port = port
+        self._protocol = protocol
+        self._settings = {"baudrate": baudrate, "bytesize": bytesize, "parity": parity, "stopbits": stopbits}
+        self._unit = unit
+        self._request = REQUESTS[protocol]
+        self._poll_interval_s = poll_interval_s
+        self._stable = (stable_count, stable_tolerance_g)
+        self._reopen_max_s = reopen_max_s
+        self._serial: serial.Serial | None = None
+        self._reader: FdReader | None = None
+        self._parser = self._new_parser()
+        self._stabilizer = Stabilizer(*self._stable)
+        self._log = structlog.get_logger("drivers.scale").bind(
+            component="scale", scale=scale_id, driver="serial", protocol=protocol, port=port
+        )
+
+    def _new_parser(self) -> SicsParser | Toledo8217Parser | ContinuousParser:
+        if self._protocol == "sics":
+            return SicsParser()
+        if self._protocol == "toledo8217":
+            return Toledo8217Parser(self._unit)
+        return ContinuousParser()
+
+    def _open_now(self) -> None:
+        try:
+            # write_timeout=0: a request is a few bytes; one the line cannot take now is dropped,
+            # never waited for on the event loop
+            ser = serial.Serial(self._port, timeout=0, write_timeout=0, exclusive=True, **self._settings)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceGone(f"cannot open {self._port}: {exc}") from None
+        self._serial = ser
+        self._reader = FdReader(ser.fileno(), self._port)
+        self._parser = self._new_parser()
+        self._stabilizer = Stabilizer(*self._stable)
+        self._log.info("scale.opened", **self._settings)
+        if self._protocol == "sics":
+            self._send(sics.RESET)  # the manual's advice: start every session from a known state
+
+    def _send(self, data: bytes) -> None:
+        if self._serial is None:
+            return
+        with contextlib.suppress(serial.SerialException, OSError):
+            self._serial.write(data)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
+        if self._serial is not None:
+            ser, self._serial = self._serial, None
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+
+    def _lost(self) -> dict[str, Any]:
+        return {"partial_bytes_dropped": len(self._parser.pending)}
+
+    def _read_timeout(self) -> float | None:
+        return self._poll_interval_s if self._request is not None else self.silent_after_s
+
+    async def readings(self) -> AsyncIterator[Reading]:
+        next_poll = 0.0
+        async for chunk, _now in self._chunks():
+            if chunk is not None:
+                for reading in self._parser.feed(chunk):
+                    yield self._stabilizer.feed(reading)
+            # one request in flight at a time: the next goes when a reply came or the last timed out
+            if self._request is not None and time.monotonic() >= next_poll:
+                self._send(self._request)
+                next_poll = time.monotonic() + self._poll_interval_s
