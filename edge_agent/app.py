@@ -3,8 +3,8 @@ configuration, hands each the ports it uses (edge_agent/ports.py, sync/outbound.
 sync/alerts.py), starts, supervises and stops them, routes incoming MQTT messages and applies
 configuration changes without a restart. No other module imports this one but the CLI.
 
-The agent is itself two of the ports: `Health` (what status, telemetry and the display read)
-and `Control` (what fleet commands and desired configuration may ask)."""
+The agent is itself the `Control` port (what fleet commands and desired configuration may ask);
+`health.AgentHealth` is the `Health` port (what status, telemetry and the display read)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from edge_agent.display.hub import DisplayHub
 from edge_agent.errors import ConfigError
 from edge_agent.feedback import Feedback
 from edge_agent.fleet import Fleet
+from edge_agent.health import AgentHealth
 from edge_agent.ports import Station, Stores
 from edge_agent.printing.service import PrintService
 from edge_agent.printing.worker import PrinterWorker
@@ -185,10 +186,12 @@ class Agent:
             self.scales.settled, self._after_weighed,
         )  # fmt: skip
         self.jobs = PrintService(self.out, self.alerts, self.stores, self.station, config)
+        self.health = AgentHealth(config, self.station, self.supervisor, self.link, self.publisher, self.scans,
+                                  self.jobs, self.scales, self._scanners, self.display_hub)  # fmt: skip
         self.software = SoftwareUpdates(self.launcher, self.out, __version__)
         updates = {"update": self.software.cmd_update, "rollback": self.software.cmd_rollback}
         self.fleet = Fleet(
-            self.out, self.alerts, self.stores, self.station, config, self, self, self.jobs, updates
+            self.out, self.alerts, self.stores, self.station, config, self.health, self, self.jobs, updates
         )
         self.display_hub.set("mode", self.station.mode)
         self.feedback = Feedback(config, self.jobs)
@@ -231,6 +234,9 @@ class Agent:
         self.notifier.stopping()
         for name in list(self._scanners):
             await self.supervisor.remove(self._scanners.pop(name).name)
+        if hasattr(self, "scans"):
+            await self.scans.stop_weighing()
+            await self._drain(1.0)
         if hasattr(self, "scales"):
             for name in list(self.scales.components):
                 await self.supervisor.remove(self.scales.components.pop(name).name)
@@ -255,6 +261,14 @@ class Agent:
         self.launcher.close()
         self._log.info("agent.stopped")
 
+    async def _drain(self, timeout: float) -> None:
+        """At a clean stop, while connected: a moment for what is queued to reach the broker."""
+        deadline = time.monotonic() + timeout
+        while self.link_connected() and time.monotonic() < deadline:
+            if (await self.reader.read(outbox.depth))[0] == 0:
+                return
+            await asyncio.sleep(0.05)
+
     def _add_scanner(self, scanner: Any) -> None:
         component = ScannerComponent(scanner, self.decode, self.scans.record)
         self._scanners[scanner.id] = component
@@ -274,66 +288,15 @@ class Agent:
         from edge_agent.display.server import DisplayServer
 
         self.supervisor.add(
-            DisplayServer(self.display_hub, self.current_config, self.reader, self, self.station)
+            DisplayServer(self.display_hub, self.current_config, self.reader, self.health, self.station)
         )
-
-    # --- Health: what status, telemetry and the display read ----------------------------------
-    def display_status(self) -> dict[str, Any]:
-        """Where the station page is served and how many screens watch it."""
-        server = self.supervisor.components.get("display")
-        address = getattr(server, "address", None)
-        return {
-            "enabled": self.config.display.enabled,
-            "url": f"http://{address[0]}:{address[1]}/" if address else None,
-            "pages": self.display_hub.watchers if hasattr(self, "display_hub") else 0,
-        }
 
     def link_connected(self) -> bool:
         return hasattr(self, "link") and self.link.connected.is_set()
 
-    def printer_states(self) -> list[dict[str, Any]]:
-        return self.jobs.states() if hasattr(self, "jobs") else []
-
-    def scanner_states(self) -> list[dict[str, Any]]:
-        return [
-            {"id": sid, "type": c.config.type, "connected": c.connected, "scans": c.scans_total}
-            for sid, c in self._scanners.items()
-        ]
-
     def _scale_now(self) -> Any:
         """The station scale's last reading, for the scan recorder (its scales come after it)."""
         return self.scales.latest() if hasattr(self, "scales") else None
-
-    def scale_states(self) -> list[dict[str, Any]]:
-        return self.scales.states() if hasattr(self, "scales") else []
-
-    def broker_status(self) -> dict[str, Any]:
-        return {
-            "connected": self.link_connected(),
-            "server": self.link.server,
-            "servers": ["{}:{}".format(*e) for e in self.config.mqtt.endpoints()],
-            "connects": self.link.connects,
-            "moves": self.link.moves,
-        }
-
-    def storage_status(self) -> tuple[str, str | None]:
-        return self.scans.storage_state, self.scans.storage_detail
-
-    def scan_latency_us(self, q: float) -> int | None:
-        return self.scans.percentile(q)
-
-    def clock_synced(self) -> bool:
-        return self.scans.clock.synced
-
-    def counters(self) -> dict[str, Any]:
-        return {
-            "scans_total": self.scans.scans_total,
-            "prints_total": self.station.prints_total,
-            "published": self.publisher.published,
-            "acked": self.publisher.acked_total,
-            "store_failures": self.scans.store_failures,
-            "restarts": dict(self.supervisor.restarts),
-        }
 
     # --- Control: what fleet commands may ask ----------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -352,15 +315,9 @@ class Agent:
             self._log.info("storage.cap_changed", max_size_mb=new.storage.max_size_mb)
         await self._resync("scanner", old.scanners, new.scanners, self._scanners, self._add_scanner)
         await self._resync("scale", old.scales, new.scales, self.scales.components, self._add_scale)
-        old_printers = {p.id: p for p in old.printers}
-        new_printers = {p.id: p for p in new.printers}
-        for pid, pcfg in old_printers.items():
-            changed = pid not in new_printers or new_printers[pid] != pcfg
-            if changed and self.jobs.workers.pop(pid, None) is not None:
-                await self.supervisor.remove(f"printer:{pid}")
-        for pid in new_printers:
-            if pid not in self.jobs.workers:
-                self._add_printer(pid)
+        await self._resync(
+            "printer", old.printers, new.printers, self.jobs.workers, lambda p: self._add_printer(p.id)
+        )
         if new.display != old.display:
             await self.supervisor.remove("display")
             if new.display.enabled:
@@ -379,7 +336,7 @@ class Agent:
         for did, device in wanted.items():
             if did not in running:
                 add(device)
-                self._log.info(f"{kind}.added", **{kind: did}, type=device.type)
+                self._log.info(f"{kind}.added", **{kind: did})
 
     async def change_mode(self, mode: str) -> None:
         def store(conn: Any) -> dict[str, Any] | None:

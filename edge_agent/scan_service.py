@@ -106,6 +106,8 @@ class ScanService:
         self.store_failures = 0
         self._log = structlog.get_logger("edge_agent.scanning").bind(component="scanning")
         self._releasing: set[asyncio.Task[None]] = set()
+        self._weighing: dict[int, asyncio.Task[None]] = {}
+        """Parcel events held for their weight, by outbox row."""
 
     @property
     def storage_full(self) -> bool:
@@ -163,7 +165,12 @@ class ScanService:
         self.latencies_us.append(latency_us)
         self.scans_total += 1
         if record.weigh_pending:
-            self._spawn(self._weigh(record, raw.t_last_byte_ns, log), f"weigh-{record.seq}")
+            task = asyncio.create_task(
+                self._weigh(record, raw.t_last_byte_ns, log), name=f"weigh-{record.seq}"
+            )
+            row_id = record.outbox_id
+            self._weighing[row_id] = task
+            task.add_done_callback(lambda _task: self._weighing.pop(row_id, None) and None)
         elif not handed or not handed[0]:
             self._wake_publisher()
         ret = record.ret or {}
@@ -186,6 +193,17 @@ class ScanService:
             self._on_mode(record.new_mode)
         self._on_recorded(record)
         return record
+
+    async def stop_weighing(self) -> None:
+        """At a clean stop: the events still waiting for a weight leave as stored (`unknown`), now,
+        rather than at the next start, and with them everything queued behind them."""
+        rows = list(self._weighing)
+        for task in list(self._weighing.values()):
+            task.cancel()
+        await asyncio.gather(*self._weighing.values(), return_exceptions=True)
+        if rows:
+            await self._writer.submit(lambda conn: [outbox.release_unready(conn, row) for row in rows])
+            self._wake_publisher()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -108,6 +108,10 @@ def _fresh(returns: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
     return ret
 
 
+SCALE = "SCALE:"
+"""A line of the stream for the scale, not a scanner: the parcel goes on the pan before its scan."""
+
+
 def _stream(central: Central | None, rng: random.Random) -> list[str]:
     """One round of what the dock sees."""
     out: list[str] = []
@@ -117,6 +121,9 @@ def _stream(central: Central | None, rng: random.Random) -> list[str]:
             unpack = i % 3 == 0 and i % 4 != 1
             # a parcel whose items are checked is one not yet received here (a duplicate opens no receipt)
             ret = _fresh(returns, rng) if unpack else rng.choice(returns)
+            # what it weighs, give or take the scale and the packing; on every round one empty box
+            grams = 180 if i == 2 else round(ret["weight_g"] * rng.uniform(0.95, 1.05))
+            out.append(f"{SCALE}!weight {grams}")
             out.append(rng.choice(labels_of(ret)))
             if i % 4 == 1:
                 out.append(out[-1])  # the same parcel scanned twice: a duplicate
@@ -174,12 +181,20 @@ def run(args: argparse.Namespace) -> int:
                                                    str(port_p), "--jobs-dir", str(jobs))))  # fmt: skip
                 print(f"demo: simulated {printer.get('language')} printer {printer['id']} on :{port_p}, "
                       f"labels kept in {jobs}", file=sys.stderr)  # fmt: skip
+    for scale in config.get("scales", []):
+        where = scale.get("port") or scale.get("device")
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        protocol = scale.get("protocol", "hid")
+        place = ["--fifo", where] if protocol == "hid" else ["--link", where]
+        sims.append(("scale", _spawn_sim("scale", "--protocol", protocol, *place, "--stay")))
+        print(f"demo: simulated {protocol} scale {scale['id']} at {where}", file=sys.stderr)
     agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
     display = config.get("display") or {}
     if display.get("enabled", True):
         print(f"demo: station display at http://{display.get('host', '127.0.0.1')}:{display.get('port', 8080)}/",
               file=sys.stderr)  # fmt: skip
-    print(f"demo: agent pid {agent.pid}, {len(sims)} simulated scanners; Ctrl-C to stop", file=sys.stderr)
+    scanners_n = sum(1 for kind, _ in sims if kind not in ("printer", "scale"))
+    print(f"demo: agent pid {agent.pid}, {scanners_n} simulated scanners; Ctrl-C to stop", file=sys.stderr)
     stop = threading.Event()
 
     def report() -> None:
@@ -201,7 +216,14 @@ def run(args: argparse.Namespace) -> int:
                 if agent.poll() is not None:
                     print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
                     return 1
-                scanners = [x for x in sims if x[0] != "printer"]
+                if payload.startswith(SCALE):
+                    for kind, sim in sims:
+                        if kind == "scale" and sim.stdin is not None:
+                            sim.stdin.write(payload[len(SCALE) :] + "\n")
+                            sim.stdin.flush()
+                    time.sleep(args.interval)  # the parcel is on the pan before its label is scanned
+                    continue
+                scanners = [x for x in sims if x[0] not in ("printer", "scale")]
                 kind, sim = scanners[typed % len(scanners)]
                 line = payload
                 if typed and typed % 17 == 0 and kind == "serial":

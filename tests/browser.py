@@ -53,7 +53,9 @@ def page_state(driver: Any) -> dict[str, Any]:
                 mode: t("mode"), broker: t("broker"), outbox: t("outbox"),
                 expected: t("count-expected"), duplicate: t("count-duplicate"),
                 unknown: t("count-unknown"), invalid: t("count-invalid"),
-                printers: t("printers"), scanners: t("scanners"),
+                printers: t("printers"), scanners: t("scanners"), scales: t("scales"),
+                weight: document.getElementById("weight").hidden ? "" : t("weight"),
+                scale_live: document.getElementById("scale-live").hidden ? "" : t("scale-live"),
                 images: r.getElementsByTagName("img").length};
         """
     )

@@ -201,3 +201,48 @@ def parse_config_data() -> dict:
     import yaml
 
     return yaml.safe_load(MINIMAL)
+
+
+SCALE = {"id": "w1", "type": "serial", "protocol": "sics", "port": "/dev/edge-agent/scale-w1"}
+
+
+@pytest.mark.parametrize(
+    ("scales", "receiving", "key", "words"),
+    [
+        ([{**SCALE, "protocol": "dibal"}], {}, "scales[0].protocol", "'sics', 'toledo8217' or 'continuous'"),
+        ([{**SCALE, "parity": "X"}], {}, "scales[0].parity", "'N', 'E' or 'O'"),
+        ([{**SCALE, "unit": "kg"}], {}, "scales[0]", "unit: only toledo8217 takes a unit"),
+        ([{**SCALE, "poll_interval_ms": 5}], {}, "scales[0].poll_interval_ms", "greater than or equal to 20"),
+        ([{"id": "w2", "type": "hid", "device": "/dev/hidraw1", "protocol": "sics"}], {}, "scales[0].protocol",
+         "unknown key"),
+        ([{"id": "w2", "type": "usb", "device": "/dev/hidraw1"}], {}, "scales[0]", "'serial', 'hid'"),
+        ([SCALE, SCALE], {}, "", "scales: id 'w1' is used twice"),
+        ([SCALE], {"scale": "w9"}, "", "receiving.scale: no scale 'w9'"),
+    ],
+)  # fmt: skip
+def test_scale_errors_name_their_key(scales: list[dict], receiving: dict, key: str, words: str) -> None:
+    data = parse_config_data()
+    data["scales"] = scales
+    data["receiving"] = receiving
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert any(path == key and words in message for path, message in info.value.problems), info.value.problems
+
+
+def test_scales_take_their_protocols_serial_settings() -> None:
+    data = parse_config_data()
+    data["scales"] = [{**SCALE, "protocol": "toledo8217", "unit": "lb"},
+                      {"id": "w2", "type": "hid", "device": "/dev/hidraw1"}]  # fmt: skip
+    config = parse_config(data)
+    options = config.scales[0].driver_options()
+    assert (options["bytesize"], options["parity"], options["unit"], options["poll_interval_s"]) == (
+        7,
+        "E",
+        "lb",
+        0.2,
+    )
+    assert config.scales[1].driver_options() == {
+        "device": "/dev/hidraw1",
+        "silent_after_s": None,
+        "reopen_max_s": 5.0,
+    }

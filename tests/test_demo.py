@@ -33,6 +33,10 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "demo: receipts closed dock-07:" in result.stderr
     assert any(s["order_number"] for s in scans if s["outcome"] == "expected")
     assert any(r["event"] == "manifest.applied" for r in records)
+    weighed = [r for r in records if r["event"] == "scan.weighed"]  # every parcel on the scale first
+    assert {"ok", "light"} <= {r["check"] for r in weighed}, [
+        (r["seq"], r["grams"], r["expected_g"], r["check"]) for r in weighed
+    ]
     assert records[-1]["event"] == "agent.stopped"
     assert "started mosquitto" in result.stderr and "central received" in result.stderr
     final = [line for line in result.stderr.splitlines() if line.startswith("demo: central received")][-1]

@@ -7,6 +7,7 @@ unplugged scale's `offline` state and alert."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,68 @@ def test_parcels_are_weighed_and_checked(
                    <= next(iter(alerts(central)), {}).items(), what="the offline alert")  # fmt: skip
         settle(300)  # plugged back in: read again
         assert [e["seq"] for e in central.devices["dock-07"].events] == [1, 2, 3, 4, 5, 6]
+
+
+def test_kill_9_while_a_parcel_waits_for_its_weight(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    """The scan is stored before its weight is waited for: killed in the wait, the agent sends it
+    after the restart as stored, `unknown`, and a scan after it keeps its place behind it."""
+    central.returns, central.version = RETURNS, 1
+    link = tmp_path / "s1"
+    with scale(tmp_path, "sics") as (sim, path):
+        extra = (f"scales:\n  - {{id: sc1, type: serial, protocol: sics, port: {path}}}\n"
+                 "receiving: {weight_settle_ms: 30000}\n")  # fmt: skip
+        config = write_config(
+            tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}], extra
+        )
+        agent = agents(config)
+        agent.wait_for("manifest.applied", version=1)
+        command(sim, "!motion 600")  # the pan never settles
+        type_payloads(link, ["SO-1", "NOT-A-RETURN"])
+        agent.wait_for("scan.stored", seq=2)
+        time.sleep(0.5)  # time enough for both to arrive, were they not held
+        assert "dock-07" not in central.report()  # the first is held, and the second behind it
+        agent.kill()
+        agents(config)
+        wait_until(lambda: central.report().get("dock-07", {}).get("unique", 0) >= 2, what="both events")
+        first, second = central.devices["dock-07"].events
+        assert (first["seq"], second["seq"]) == (1, 2) and second["outcome"] == "unknown"
+        assert first["weight"]["check"] == "unknown" and first["weight"]["stable"] is False
+        assert first["weight"]["detail"] == "no stable weight within 30000 ms"
+        assert first["weight"]["expected_g"] == 950
+
+
+def test_a_light_or_heavy_parcel_is_an_outcome_for_the_stack_light(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    central.returns, central.version = RETURNS, 1
+    out = tmp_path / "light.txt"
+    record = [
+        "sh",
+        "-c",
+        f'echo "$EDGE_SEQ $EDGE_OUTCOME $EDGE_WEIGHT_G $EDGE_EXPECTED_G $EDGE_WEIGHT_CHECK" >> {out}',
+    ]
+    link = tmp_path / "s1"
+    with scale(tmp_path, "continuous") as (sim, path):
+        extra = (f"scales:\n  - {{id: sc1, type: serial, protocol: continuous, port: {path}}}\n"
+                 "feedback:\n"
+                 f"  expected: [{{type: command, argv: {json.dumps(record)}}}]\n"
+                 f"  weight_light: [{{type: command, argv: {json.dumps(record)}}}]\n"
+                 f"  weight_heavy: [{{type: command, argv: {json.dumps(record)}}}]\n")  # fmt: skip
+        config = write_config(
+            tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}], extra
+        )
+        agent = agents(config)
+        agent.wait_for("manifest.applied", version=1)
+        for grams, payload in ((120, "SO-2"), (900, "SO-4"), (500, "SO-5")):
+            command(sim, f"!weight {grams}")
+            time.sleep(0.6)  # settled
+            type_payloads(link, [payload])
+        wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 5, what="five commands")
+        lines = out.read_text().splitlines()
+        # the outcome's own action runs at the scan, before the weight read after it is known
+        assert [line.split()[:2] + line.split()[-1:] for line in lines[::2]] == [
+            ["1", "expected", "unknown"], ["2", "expected", "unknown"], ["3", "expected", "unknown"]]  # fmt: skip
+        assert lines[1::2][:2] == ["1 weight_light 120 760 light", "2 weight_heavy 900 500 heavy"]
+        assert len(lines) == 5  # 500 g for 500 g: nothing more

@@ -2,7 +2,7 @@
 # A stack light on three GPIO lines, driven from the agent's `feedback:` actions, e.g.
 #   feedback:
 #     expected: [{type: command, argv: [/etc/edge-agent/stacklight.sh]}]
-#     (same for duplicate, unknown, invalid, and a receipt's item and extra_item)
+#     (same for duplicate, unknown, invalid, a receipt's item and extra_item, weight_light, weight_heavy)
 # The agent runs it without a shell, with the scan in the environment (EDGE_OUTCOME, EDGE_SEQ...).
 # It lights one lamp for STACKLIGHT_ON_S seconds. With libgpiod's gpioset (Debian: gpiod) on the
 # chip STACKLIGHT_CHIP; where there is none (a developer's machine), it writes the lamp's name to
@@ -16,7 +16,7 @@ on_s=${STACKLIGHT_ON_S:-1}
 case "${EDGE_OUTCOME:-}" in
   expected | item) lamp=green line=$green ;;
   duplicate) lamp=amber line=$amber ;;
-  unknown | invalid | extra_item) lamp=red line=$red ;;
+  unknown | invalid | extra_item | weight_light | weight_heavy) lamp=red line=$red ;;
   *) exit 0 ;;
 esac
 if command -v gpioset >/dev/null 2>&1 && [ -e "/dev/$chip" ]; then

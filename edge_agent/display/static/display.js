@@ -82,6 +82,7 @@ function renderWeight(last, main) {
   if (w.check === "light" || w.check === "heavy") {
     main.dataset.outcome = `weight_${w.check}`;
     text("verdict", w.check === "light" ? "TOO LIGHT" : "TOO HEAVY");
+    text("hint", "Open the parcel and check what is inside");
     text("weight", `weighs ${grams(w.grams)}, ${expected}: check the contents`);
   } else if (w.check === "ok") {
     text("weight", `weighs ${grams(w.grams)} (${expected})`);
