@@ -249,6 +249,8 @@ class Agent:
             }
             await self.link.goodbye(json_bytes(offline))
         await self.supervisor.stop_all()
+        if hasattr(self, "jobs"):
+            self.jobs.documents.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -72,6 +72,13 @@ AnyScannerConfig = SerialScannerConfig | HidScannerConfig | HidPosScannerConfig
 ScannerConfig = Annotated[AnyScannerConfig, Field(discriminator="type")]
 
 
+class LabelSize(_Model):
+    width_mm: float = Field(gt=10, le=300)
+    """Printable width, millimetres."""
+    height_mm: float | None = Field(default=None, gt=10, le=2000)
+    """Label length, millimetres; none: a roll (ESC/POS), each page as long as it needs."""
+
+
 class _PrinterBase(_Model):
     id: str = Field(pattern=NAME_PATTERN)
     """Printer id, used by print jobs."""
@@ -79,6 +86,20 @@ class _PrinterBase(_Model):
     """Printer command language."""
     roles: list[str] = Field(default_factory=list)
     """Roles for `role:{name}` routing of print jobs."""
+    dpi: int = Field(default=203, ge=100, le=600)
+    """Print head resolution, dots per inch (203, 300, 600): documents are rasterised at it."""
+    label: LabelSize | None = None
+    """The label documents are fitted to; none: 101.6 x 152.4 mm (4x6") on ZPL, 72 mm wide
+    (80 mm paper) of any length on ESC/POS."""
+
+    def label_dots(self) -> tuple[int, int | None]:
+        """(width, length) in dots; length None for a roll."""
+        size = self.label or (LabelSize(width_mm=101.6, height_mm=152.4) if self.language == "zpl"
+                              else LabelSize(width_mm=72.0))  # fmt: skip
+        # heads sold as 203, 300 and 600 dpi have 8, 12 and 24 dots a millimetre
+        dots = {203: 8.0, 300: 12.0, 600: 24.0}.get(self.dpi, self.dpi / 25.4)
+        width = int(size.width_mm * dots + 1e-6)
+        return width, int(size.height_mm * dots + 1e-6) if size.height_mm else None
 
 
 class TcpPrinterConfig(_PrinterBase):

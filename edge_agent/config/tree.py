@@ -185,6 +185,15 @@ class PrintingConfig(_Model):
     """A message to the carrier on return labels."""
     routing_slip_printer: str | None = None
     """Printer id or `role:{name}` that prints a routing slip for every `expected` scan; none: no slips."""
+    max_pages: int = Field(default=20, ge=1, le=500)
+    """A document with more pages is rejected (`bad_document`)."""
+    max_document_kb: int = Field(default=8192, ge=16, le=65536)
+    """A document or image larger than this (decoded) is rejected, kilobytes."""
+    render_timeout_s: float = Field(default=60.0, ge=1, le=600)
+    """A document not rasterised in this time is given up (`failed`) and its renderer restarted, seconds."""
+    render_memory_mb: int = Field(default=768, ge=128, le=8192)
+    """Address space the document renderer's process may use, megabytes: a hostile document ends
+    that process, not the agent."""
 
 
 class LogConfig(_Model):

@@ -37,6 +37,8 @@ from pydantic import ValidationError
 from drivers.printers import PrinterStatus
 from edge_agent.config import AgentConfig
 from edge_agent.ports import Station, Stores
+from edge_agent.printing.documents import DocumentError
+from edge_agent.printing.documents.renderer import DocumentRenderer
 from edge_agent.printing.errors import JobRejected
 from edge_agent.printing.jobdata import StoredJob, job_data, receipt_slip_data, templates_of
 from edge_agent.printing.templates import TemplateError, fill
@@ -67,6 +69,18 @@ class Worker(Protocol):
     def release(self) -> None: ...
 
 
+JOB_KINDS = ("template", "zpl", "escpos_b64", "pdf_b64", "image_b64")
+
+
+def document_of(job: PrintJob | dict[str, Any]) -> tuple[str, bytes] | None:
+    """("pdf" | "image", the decoded bytes) of a document job; None for any other."""
+    for field, kind in (("pdf_b64", "pdf"), ("image_b64", "image")):
+        text = job.get(field) if isinstance(job, dict) else getattr(job, field)
+        if text is not None:
+            return kind, base64.b64decode(text)
+    return None
+
+
 class PrintService:
     """Ports: `out` (events), `alerts`, `stores`, `station` (mode, print count), `config` (the
     running configuration). Its printers' workers (worker.py) are registered in `workers`."""
@@ -85,6 +99,9 @@ class PrintService:
         self.station = station
         self.config = config
         self.workers: dict[str, Worker] = {}
+        self.documents = DocumentRenderer(
+            lambda: (config().printing.render_timeout_s, config().printing.render_memory_mb)
+        )
         self._log = structlog.get_logger("edge_agent.printing").bind(component="printing")
 
     # --- storage (writer thread) -----------------------------------------------------------
@@ -137,6 +154,15 @@ class PrintService:
         try:
             job = PrintJob.model_validate(raw)
             printer = self.validate(job)
+            document = document_of(job)
+            if document is not None:
+                pages = await self.documents.check(*document, self.config().printing.max_pages)
+                self._log.info(
+                    "job.document", job_id=job_id, kind=document[0], bytes=len(document[1]), pages=pages
+                )
+        except DocumentError as exc:
+            await self.reject(job_id, str(raw.get("printer", "")), "bad_document", str(exc))
+            return
         except ValidationError as exc:
             await self.reject(job_id, str(raw.get("printer", "")), "bad_job", describe(exc))
             return
@@ -148,10 +174,10 @@ class PrintService:
     def validate(self, job: PrintJob) -> str:
         """The printer id the job goes to; raises JobRejected with the reason."""
         cfg = self.config()
-        kinds = [k for k in ("template", "zpl", "escpos_b64") if getattr(job, k) is not None]
+        kinds = [k for k in JOB_KINDS if getattr(job, k) is not None]
         if len(kinds) != 1:
             raise JobRejected(
-                "bad_job", f"a job needs exactly one of template, zpl, escpos_b64; it has {kinds or 'none'}"
+                "bad_job", f"a job needs exactly one of {', '.join(JOB_KINDS)}; it has {kinds or 'none'}"
             )
         printers = {p.id: p for p in cfg.printers}
         if job.printer.startswith("role:"):
@@ -179,6 +205,17 @@ class PrintService:
                 base64.b64decode(job.escpos_b64, validate=True)
             except (binascii.Error, ValueError):
                 raise JobRejected("bad_data", "escpos_b64 is not base64") from None
+        for field in ("pdf_b64", "image_b64"):
+            if getattr(job, field) is not None:
+                limit = cfg.printing.max_document_kb
+                if len(getattr(job, field)) * 3 // 4 > limit * 1024:
+                    raise JobRejected(
+                        "bad_document", f"{field} is larger than {limit} KB (printing.max_document_kb)"
+                    )
+                try:
+                    base64.b64decode(getattr(job, field), validate=True)
+                except (binascii.Error, ValueError):
+                    raise JobRejected("bad_document", f"{field} is not base64") from None
         if job.template is not None:
             template = templates_of(cfg).get(job.template)
             if template is None:

@@ -18,10 +18,11 @@ import structlog
 
 from drivers.printers import NotSent, PartlySent, PrinterDriver, PrinterStatus, printer_for
 from drivers.printers.file import FilePrinter
+from edge_agent.printing.documents.pages import MAX_PAGE_PIXELS, Profile
 from edge_agent.printing.jobdata import StoredJob, job_data, templates_of
 from edge_agent.printing.render_escpos import render_escpos
 from edge_agent.printing.render_zpl import render_zpl
-from edge_agent.printing.service import PrintService
+from edge_agent.printing.service import PrintService, document_of
 from edge_agent.printing.templates import Filled, TemplateError, fill
 from edge_agent.sync.models import parse_rfc3339
 
@@ -221,6 +222,9 @@ class PrinterWorker:
     async def _render_or_fail(self, job: StoredJob, state: str) -> bytes | None:
         """The job's bytes; None when it cannot be rendered, and the job (in `state`) is then `failed`."""
         try:
+            document = document_of(job.body)
+            if document is not None:
+                return await self._render_document(*document, int(job.body.get("copies", 1)))
             return self._render(job.body)
         except (TemplateError, ValueError) as exc:
             await self._service.set_state(job.job_id, "failed", expect=(state,),
@@ -231,6 +235,16 @@ class PrinterWorker:
         """Nothing of a claimed job reached the printer: it is `accepted` again, sent later."""
         await self._service.stores.writer.submit(lambda c: c.execute(
             "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job_id,)))  # fmt: skip
+
+    async def _render_document(self, kind: str, data: bytes, copies: int) -> bytes:
+        """A PDF or image rasterised for this printer, in the renderer's process (DocumentError)."""
+        cfg, printing = self.config, self._service.config().printing
+        width, height = cfg.label_dots()
+        profile = Profile(cfg.language, cfg.dpi, width, height, printing.max_pages, MAX_PAGE_PIXELS)
+        t0 = time.monotonic()
+        out = await self._service.documents.render(kind, data, profile, copies)
+        self._log.info("job.rendered", kind=kind, bytes=len(out), ms=round((time.monotonic() - t0) * 1000, 1))
+        return out
 
     def _preview(self, body: dict[str, Any]) -> bytes:
         from edge_agent.printing.render_png import render_png

@@ -75,6 +75,8 @@ class PrintJob(_Inbound):
     data: dict[str, Any] | None = None
     zpl: str | None = None
     escpos_b64: str | None = None
+    pdf_b64: str | None = None
+    image_b64: str | None = None
     not_after: str | None = None
 
 
