@@ -16,6 +16,7 @@ from edge_agent.decode import Decoded, Decoder
 from edge_agent.errors import ConfigError
 
 EXIT_OK = 0
+EXIT_FAIL = 1
 EXIT_CONFIG = 2
 
 
@@ -247,12 +248,85 @@ def cmd_render(args: argparse.Namespace) -> int:
     except (ValueError, TemplateError) as exc:
         print(f"cannot render {template.name}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    renderers = {"zpl": render_zpl, "escpos": render_escpos, "png": render_png}
-    output = renderers[args.lang](label)
+    if args.lang == "pdf":
+        from edge_agent.printing.render_pdf import render_pdf
+
+        output = render_pdf([label], args.paper)
+    else:
+        output = {"zpl": render_zpl, "escpos": render_escpos, "png": render_png}[args.lang](label)
     if args.output == "-":
         sys.stdout.buffer.write(output)
     else:
         Path(args.output).write_bytes(output)
+    return EXIT_OK
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    """Straight to the printer, without the central system or a running agent: for an operator
+    trying a document or a label size. Rasterised in this process, as the agent's renderer would."""
+    import asyncio
+
+    from edge_agent.printing.documents import DocumentError
+    from edge_agent.printing.documents.pages import MAX_PAGE_PIXELS, Profile, render
+    from edge_agent.printing.worker import driver_for
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    printer = next((p for p in config.printers if p.id == args.printer), None)
+    if printer is None:
+        print(
+            f"no printer {args.printer!r}; known: {', '.join(p.id for p in config.printers)}", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    data = Path(args.file).read_bytes()
+    kind = (
+        "pdf"
+        if data.startswith(b"%PDF")
+        else "image"
+        if data[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1")
+        else "raw"
+    )
+    try:
+        if kind == "raw":
+            output = data * args.copies
+        elif printer.language == "pdf":
+            output = render(
+                kind,
+                data,
+                Profile("pdf", 0, 0, None, config.printing.max_pages, MAX_PAGE_PIXELS),
+                args.copies,
+            )
+        else:
+            width, height = printer.label_dots()
+            profile = Profile(
+                printer.language, printer.dpi, width, height, config.printing.max_pages, MAX_PAGE_PIXELS
+            )
+            output = render(kind, data, profile, args.copies)
+    except DocumentError as exc:
+        print(f"cannot print {args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+    async def send() -> str:
+        driver = driver_for(printer, config.printing.status_timeout_s)
+        await driver.open()
+        try:
+            status = await driver.status()
+            if not status.ready:
+                return f"printer {printer.id} is {status.state}: {status.detail}"
+            await driver.send(output, name=Path(args.file).name)
+            return ""
+        finally:
+            await driver.close()
+
+    try:
+        problem = asyncio.run(send())
+    except Exception as exc:  # NotSent, PartlySent: the operator is told, whatever it was
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_FAIL
+    print(f"sent {len(output)} bytes of {args.file} ({kind}) to {printer.id}")
     return EXIT_OK
 
 
@@ -278,14 +352,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("render", help="render a label template to ZPL, ESC/POS or PNG, without a printer")
+    p = sub.add_parser(
+        "render", help="render a label template to ZPL, ESC/POS, PNG or PDF, without a printer"
+    )
     p.add_argument("--template", help="template name (built-in, or from -c / --template-file)")
     p.add_argument("--template-file", help="a template YAML file")
     p.add_argument("--data", default="{}", help="the job's data, a JSON object")
-    p.add_argument("--lang", choices=("zpl", "escpos", "png"), required=True)
+    p.add_argument("--lang", choices=("zpl", "escpos", "png", "pdf"), required=True)
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="--lang pdf: the page")
     p.add_argument("-o", "--output", default="-", help="output file; - for standard output")
     p.add_argument("-c", "--config", help="add the templates of this configuration")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser(
+        "print", help="print a document (PDF, PNG, JPEG, or raw .zpl/.bin) on a configured printer"
+    )
+    p.add_argument("file", help="the document")
+    p.add_argument("--printer", required=True, help="printer id from the configuration")
+    p.add_argument("--copies", type=int, default=1)
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.set_defaults(func=cmd_print)
 
     p = sub.add_parser("acl", help="print Mosquitto ACL entries for a site's agents and central system")
     p.add_argument("site")

@@ -1,4 +1,5 @@
-"""Printer drivers, chosen by transport from an explicit registry; each speaks ZPL or ESC/POS.
+"""Printer drivers, chosen by transport from an explicit registry; each speaks ZPL or ESC/POS, or
+(ipp, cups) takes PDF documents.
 
 The registry names each transport's module and class, imported when a printer with that
 transport is configured (pyserial only for a serial printer or scanner).
@@ -17,6 +18,8 @@ PRINTER_DRIVERS: dict[str, str] = {
     "serial": "drivers.printers.serial:SerialPrinter",
     "device": "drivers.printers.device:DevicePrinter",
     "file": "drivers.printers.file:FilePrinter",
+    "ipp": "drivers.printers.ipp:IppPrinter",
+    "cups": "drivers.printers.ipp:IppPrinter",
 }
 
 

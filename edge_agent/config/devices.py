@@ -130,8 +130,42 @@ class FilePrinterConfig(_PrinterBase):
     """Folder that receives every job as a file (a label library; no printer)."""
 
 
+class _OfficePrinterBase(_Model):
+    id: str = Field(pattern=NAME_PATTERN)
+    """Printer id, used by print jobs."""
+    language: Literal["pdf"] = "pdf"
+    """Office printers take PDF documents; templates are rendered as PDF pages for them."""
+    roles: list[str] = Field(default_factory=list)
+    """Roles for `role:{name}` routing of print jobs."""
+    paper: Literal["a4", "letter"] = "a4"
+    """Paper templates are laid out on."""
+
+
+class IppPrinterConfig(_OfficePrinterBase):
+    transport: Literal["ipp"]
+    url: str = Field(pattern=r"^ipps?://[^/\s]+(/\S*)?$")
+    """The printer's IPP URL, e.g. `ipp://10.0.0.30:631/ipp/print` (IPP Everywhere)."""
+
+    def ipp_url(self) -> str:
+        return self.url
+
+
+class CupsPrinterConfig(_OfficePrinterBase):
+    transport: Literal["cups"]
+    queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,127}$")
+    """A queue of this machine's CUPS (`lpstat -p` lists them); printed to over IPP on localhost:631."""
+
+    def ipp_url(self) -> str:
+        return f"ipp://localhost:631/printers/{self.queue}"
+
+
 PrinterConfig = Annotated[
-    TcpPrinterConfig | SerialPrinterConfig | DevicePrinterConfig | FilePrinterConfig,
+    TcpPrinterConfig
+    | SerialPrinterConfig
+    | DevicePrinterConfig
+    | FilePrinterConfig
+    | IppPrinterConfig
+    | CupsPrinterConfig,
     Field(discriminator="transport"),
 ]
 

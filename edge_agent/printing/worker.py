@@ -30,6 +30,22 @@ SIGNAL_MAX_AGE_S = 3.0
 """A buzzer that could not sound within this many seconds of its scan is dropped, seconds."""
 
 
+def driver_for(cfg: Any, timeout: float) -> PrinterDriver:
+    """The driver of a configured printer, not opened yet."""
+    options: dict[str, Any]
+    if cfg.transport == "tcp":
+        options = {"host": cfg.host, "port": cfg.port, "timeout_s": timeout}
+    elif cfg.transport == "serial":
+        options = {"port": cfg.port, "baudrate": cfg.baudrate, "timeout_s": timeout}
+    elif cfg.transport == "device":
+        options = {"path": cfg.path, "timeout_s": timeout}
+    elif cfg.transport in ("ipp", "cups"):
+        options = {"url": cfg.ipp_url(), "timeout_s": timeout}
+    else:
+        options = {"path": str(cfg.path)}
+    return printer_for(cfg.transport, cfg.id, cfg.language, **options)
+
+
 class PrinterWorker:
     def __init__(self, service: PrintService, printer_id: str) -> None:
         self.name = f"printer:{printer_id}"
@@ -95,18 +111,7 @@ class PrinterWorker:
                 self._log.warning("feedback.not_sent", signal=name, error=str(exc))
 
     def _make_driver(self) -> PrinterDriver:
-        cfg = self.config
-        timeout = self._service.config().printing.status_timeout_s
-        options: dict[str, Any]
-        if cfg.transport == "tcp":
-            options = {"host": cfg.host, "port": cfg.port, "timeout_s": timeout}
-        elif cfg.transport == "serial":
-            options = {"port": cfg.port, "baudrate": cfg.baudrate, "timeout_s": timeout}
-        elif cfg.transport == "device":
-            options = {"path": cfg.path, "timeout_s": timeout}
-        else:
-            options = {"path": str(cfg.path)}
-        return printer_for(cfg.transport, cfg.id, cfg.language, **options)
+        return driver_for(self.config, self._service.config().printing.status_timeout_s)
 
     async def start(self) -> None:
         self._driver = self._make_driver()
@@ -224,7 +229,7 @@ class PrinterWorker:
         try:
             document = document_of(job.body)
             if document is not None:
-                return await self._render_document(*document, int(job.body.get("copies", 1)))
+                return await self._render_document(*document, int(job.body.get("copies", 1)), job.job_id)
             return self._render(job.body)
         except (TemplateError, ValueError) as exc:
             await self._service.set_state(job.job_id, "failed", expect=(state,),
@@ -236,14 +241,18 @@ class PrinterWorker:
         await self._service.stores.writer.submit(lambda c: c.execute(
             "UPDATE jobs SET state = 'accepted' WHERE job_id = ? AND state = 'printing'", (job_id,)))  # fmt: skip
 
-    async def _render_document(self, kind: str, data: bytes, copies: int) -> bytes:
+    async def _render_document(self, kind: str, data: bytes, copies: int, job_id: str) -> bytes:
         """A PDF or image rasterised for this printer, in the renderer's process (DocumentError)."""
         cfg, printing = self.config, self._service.config().printing
-        width, height = cfg.label_dots()
-        profile = Profile(cfg.language, cfg.dpi, width, height, printing.max_pages, MAX_PAGE_PIXELS)
+        if cfg.language == "pdf":
+            profile = Profile("pdf", 0, 0, None, printing.max_pages, MAX_PAGE_PIXELS)
+        else:
+            width, height = cfg.label_dots()
+            profile = Profile(cfg.language, cfg.dpi, width, height, printing.max_pages, MAX_PAGE_PIXELS)
         t0 = time.monotonic()
         out = await self._service.documents.render(kind, data, profile, copies)
-        self._log.info("job.rendered", kind=kind, bytes=len(out), ms=round((time.monotonic() - t0) * 1000, 1))
+        self._log.info("job.rendered", job_id=job_id, kind=kind, bytes=len(out),
+                       ms=round((time.monotonic() - t0) * 1000, 1))  # fmt: skip
         return out
 
     def _preview(self, body: dict[str, Any]) -> bytes:
@@ -260,6 +269,10 @@ class PrinterWorker:
         label = self._label(body)
         if self.language == "zpl":
             return render_zpl(label, copies)
+        if self.language == "pdf":
+            from edge_agent.printing.render_pdf import render_pdf
+
+            return render_pdf([label] * copies, getattr(self.config, "paper", "a4"))
         return render_escpos(label, copies)
 
     def _label(self, body: dict[str, Any]) -> Filled:

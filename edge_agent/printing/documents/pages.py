@@ -14,8 +14,10 @@ from edge_agent.printing.documents.snap import snap
 
 MAX_PAGE_PIXELS = 40_000_000
 """No page or image is rasterised larger than this, pixels (a 4x6" label at 600 dpi is 8.6 million)."""
-HI_PIXELS = 16_000_000
-"""A page is rendered at up to 4x the label's dots, within this many pixels, to measure its barcodes."""
+HI_PIXELS = 6_000_000
+"""A page is rendered at up to 4x the label's dots, within this many pixels, to measure its barcodes
+(6 million: 2.4x a 4x6" label at 203 dpi, where a 3-dot module is 7 pixels; zxing-cpp's pass over
+the page is most of the render time, and grows with it)."""
 THRESHOLD = 128
 """Grey levels below this are black: bars drawn black stay black after anti-aliased rendering
 covers more than half a dot, and the gap between them stays white."""
@@ -133,8 +135,37 @@ def rasters(kind: str, data: bytes, profile: Profile) -> list[Raster]:
     raise DocumentError(f"unknown document kind {kind!r}")
 
 
+def as_pdf(kind: str, data: bytes, max_pages: int, copies: int) -> bytes:
+    """For an office printer: the PDF as it came (checked), or an image as a PDF page at its own
+    resolution; `copies` times over, collated."""
+    import pypdfium2 as pdfium
+
+    if kind == "image":
+        image = _open_image(data)
+        image.load()
+        out = io.BytesIO()
+        dpi = image.info.get("dpi", (203, 203))[0] or 203
+        image.convert("RGB").save(out, "PDF", resolution=float(dpi))
+        data = out.getvalue()
+    source = _open_pdf(data, max_pages)
+    try:
+        if copies == 1:
+            return data
+        doc = pdfium.PdfDocument.new()
+        for _ in range(copies):
+            doc.import_pages(source)
+        buf = io.BytesIO()
+        doc.save(buf)
+        doc.close()
+        return buf.getvalue()
+    finally:
+        source.close()
+
+
 def render(kind: str, data: bytes, profile: Profile, copies: int) -> bytes:
     """The printer's bytes for the whole document, `copies` times over, collated."""
+    if profile.language == "pdf":
+        return as_pdf(kind, data, profile.max_pages, copies)
     pages = rasters(kind, data, profile)
     if profile.language == "zpl":
         once = b"".join(zpl_gf.label(r.bitmap, r.bytes_per_row) for r in pages)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import resource
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,10 +23,16 @@ from edge_agent.printing.documents import DocumentError
 from edge_agent.printing.documents.pages import Profile, count_pages, render
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1
 
 
 def _limit(memory_mb: int) -> None:
-    """In the worker, before anything is parsed: the address space it may use, and no core dumps."""
+    """In the worker, before anything is parsed: it dies with the agent (a `kill -9` of the agent
+    must not leave a renderer behind), the address space it may use, and no core dumps."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the agent died before the line above ran
+        os._exit(1)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -45,8 +53,9 @@ class DocumentRenderer:
     def _ensure(self, memory_mb: int) -> ProcessPoolExecutor:
         if self._pool is None or memory_mb != self._memory_mb:
             self.close()
-            # forkserver: a clean process, not a fork of a threaded agent mid-commit
-            context = multiprocessing.get_context("forkserver")
+            # spawn: a clean process, not a fork of a threaded agent mid-commit, and a child of the
+            # agent itself (a forkserver in between would outlive a killed agent)
+            context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_limit, initargs=(memory_mb,))
             self._memory_mb = memory_mb
         return self._pool
