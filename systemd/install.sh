@@ -30,12 +30,14 @@ mkdir -p "$root$PREFIX" "$root/etc/edge-agent" "$root/var/lib/edge-agent" \
          "$root/etc/systemd/system" "$root/etc/udev/rules.d"
 
 # Keyboard-wedge scanners read any layout through libxkbcommon and the X keyboard
-# configuration; dead keys compose through libX11's Compose tables.
+# configuration; dead keys compose through libX11's Compose tables; office printers need ipptool.
 if [ -z "$DESTDIR" ]; then
   need=()
   ldconfig -p 2>/dev/null | grep -c 'libxkbcommon\.so\.0' >/dev/null || need+=(libxkbcommon0)
   [ -d /usr/share/X11/xkb/symbols ] || need+=(xkb-data)
   [ -d /usr/share/X11/locale ] || need+=(libx11-data)
+  # office printers (transport ipp or cups) are driven through CUPS's ipptool
+  command -v ipptool >/dev/null 2>&1 || need+=(cups-ipp-utils)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     apt-get install -y -qq "${need[@]}"

@@ -253,3 +253,12 @@ def test_the_renderer_process_is_bounded_and_comes_back() -> None:
         asyncio.run(main())
     finally:
         renderer.close()
+
+
+def test_a_graphic_larger_than_a_printers_image_buffer_is_refused() -> None:
+    """A page fitted to a 200 x 300 mm label at 600 dpi would be a 2.6 MB ^GF: refused, naming why."""
+    from edge_agent.printing.documents.pages import render
+
+    data, _ = carrier_4x6()
+    with pytest.raises(DocumentError, match="KB graphic; a printer's image buffer takes at most 1536 KB"):
+        render("pdf", data, Profile("zpl", 600, 4724, 7087, 20, 40_000_000), 1)

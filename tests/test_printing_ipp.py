@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,14 @@ def test_an_ipp_printer_prints_documents_as_they_are_and_templates_as_pdf(
         assert pdfium.PdfDocument(label)[0].get_size() == pytest.approx((595.3, 841.9), abs=0.5)
         ipp_jobs = [r for r in agent.records() if r["event"] == "printer.ipp_job"]
         assert sorted(r["ipp_job_id"] for r in ipp_jobs) == [1, 2, 3]
+        db = sqlite3.connect(f"file:{tmp_path / 'state' / 'agent.db'}?mode=ro", uri=True)
+        kept = dict(
+            db.execute("SELECT job_id, printer_job FROM jobs WHERE printer_job IS NOT NULL").fetchall()
+        )
+        db.close()
+        assert kept == {
+            r["job"]: str(r["ipp_job_id"]) for r in ipp_jobs
+        }  # the printer's job id, with the job
         ipp.close()  # the printer goes away
         agent.wait_for("printer.status", printer="office", state="offline", timeout=20)
         wait_until(lambda: any(json.loads(p).get("kind") == "printer" and json.loads(p).get("state") == "offline"

@@ -220,7 +220,11 @@ class PrinterWorker:
             log.error("job.uncertain", error=str(exc))
             self._asked_at = float("-inf")
             return
+        printer_job = getattr(self._driver, "last_job_id", None)
         await service.set_state(job.job_id, "printed", expect=("printing",))
+        if printer_job is not None:  # an IPP printer's job-id: what its own queue calls this job
+            await service.stores.writer.submit(lambda c: c.execute(
+                "UPDATE jobs SET printer_job = ? WHERE job_id = ?", (str(printer_job), job.job_id)))  # fmt: skip
         self._service.station.prints_total += int(body.get("copies", 1))
         log.info("job.printed", bytes=len(data))
 

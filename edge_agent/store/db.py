@@ -100,6 +100,8 @@ AGENT_MIGRATIONS: Sequence[Migration] = (
         outbox_id INTEGER
     ) WITHOUT ROWID
 """),
+    # office printers (printing/worker.py): the printer's own job id (IPP job-id), kept with the job
+    Migration("ALTER TABLE jobs ADD COLUMN printer_job TEXT"),
     # new migrations go here (a test inserts its own at this line)
 )
 AGENT_SCHEMA = len(AGENT_MIGRATIONS)

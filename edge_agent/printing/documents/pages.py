@@ -14,6 +14,9 @@ from edge_agent.printing.documents.snap import snap
 
 MAX_PAGE_PIXELS = 40_000_000
 """No page or image is rasterised larger than this, pixels (a 4x6" label at 600 dpi is 8.6 million)."""
+MAX_GRAPHIC_BYTES = 1_536 * 1024
+"""The largest `^GF` graphic sent, uncompressed: a label's bitmap is decompressed into the printer's
+image buffer, and a 4x6" label at 600 dpi (1.1 MB) fits the smallest of current Zebra printers."""
 HI_PIXELS = 6_000_000
 """A page is rendered at up to 4x the label's dots, within this many pixels, to measure its barcodes
 (6 million: 2.4x a 4x6" label at 203 dpi, where a 3-dot module is 7 pixels; zxing-cpp's pass over
@@ -168,6 +171,10 @@ def render(kind: str, data: bytes, profile: Profile, copies: int) -> bytes:
         return as_pdf(kind, data, profile.max_pages, copies)
     pages = rasters(kind, data, profile)
     if profile.language == "zpl":
+        for n, r in enumerate(pages, start=1):
+            if len(r.bitmap) > MAX_GRAPHIC_BYTES:
+                raise DocumentError(f"page {n} is a {len(r.bitmap) // 1024} KB graphic; a printer's image buffer takes "
+                                    f"at most {MAX_GRAPHIC_BYTES // 1024} KB (lower the printer's dpi or label size)")  # fmt: skip
         once = b"".join(zpl_gf.label(r.bitmap, r.bytes_per_row) for r in pages)
     else:
         once = b"".join(escpos_raster.page(r.bitmap, r.bytes_per_row) for r in pages)
