@@ -111,6 +111,11 @@ class ReopeningDevice:
     async def close(self) -> None:
         raise NotImplementedError
 
+    def _stop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
+
     def _lost(self) -> dict[str, Any]:
         """Called when the device went away: drop what was half read; fields for the log line."""
         return {}
@@ -141,3 +146,15 @@ class ReopeningDevice:
                 await self.close()
                 continue
             yield stamped if stamped is not None else (None, time.monotonic_ns())
+
+
+class RawFdDevice(ReopeningDevice):
+    """A device read through an fd it opened itself with `os.open` (a hidraw node, a FIFO)."""
+
+    _fd: int | None
+
+    async def close(self) -> None:
+        self._stop_reader()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

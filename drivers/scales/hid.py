@@ -16,12 +16,12 @@ from typing import Any
 import structlog
 
 from drivers.errors import DeviceGone
-from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.fdreader import FdReader, RawFdDevice
 from drivers.scales.hidpos import ReportReader, parse_report
 from drivers.scales.reading import Reading
 
 
-class HidScale(ReopeningDevice):
+class HidScale(RawFdDevice):
     _kind = "scale"
 
     def __init__(
@@ -48,14 +48,6 @@ class HidScale(ReopeningDevice):
         self._stream = None if stat.S_ISCHR(mode) else ReportReader()
         self._reader = FdReader(fd, self._path)
         self._log.info("scale.opened", source="hidraw" if self._stream is None else "simulation")
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
     def _lost(self) -> dict[str, Any]:
         self._stream = None

@@ -12,14 +12,14 @@ from typing import Any
 import serial
 import structlog
 
-from drivers.errors import DeviceGone
-from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.fdreader import FdReader
 from drivers.scales import sics, toledo8217
 from drivers.scales.continuous import ContinuousParser
 from drivers.scales.reading import Reading
 from drivers.scales.sics import SicsParser
 from drivers.scales.stability import Stabilizer
 from drivers.scales.toledo8217 import Toledo8217Parser
+from drivers.serialport import SerialDevice
 
 REQUESTS: dict[str, bytes | None] = {
     "sics": sics.WEIGH_NOW,
@@ -28,7 +28,7 @@ REQUESTS: dict[str, bytes | None] = {
 }
 
 
-class SerialScale(ReopeningDevice):
+class SerialScale(SerialDevice):
     _kind = "scale"
 
     def __init__(
@@ -75,14 +75,9 @@ class SerialScale(ReopeningDevice):
         return ContinuousParser()
 
     def _open_now(self) -> None:
-        try:
-            # write_timeout=0: a request is a few bytes; one the line cannot take now is dropped,
-            # never waited for on the event loop
-            ser = serial.Serial(self._port, timeout=0, write_timeout=0, exclusive=True, **self._settings)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceGone(f"cannot open {self._port}: {exc}") from None
-        self._serial = ser
-        self._reader = FdReader(ser.fileno(), self._port)
+        # write_timeout=0: a request is a few bytes; one the line cannot take now is dropped, never
+        # waited for on the event loop
+        self._open_port(write_timeout=0, **self._settings)
         self._parser = self._new_parser()
         self._stabilizer = Stabilizer(*self._stable)
         self._log.info("scale.opened", **self._settings)
@@ -94,15 +89,6 @@ class SerialScale(ReopeningDevice):
             return
         with contextlib.suppress(serial.SerialException, OSError):
             self._serial.write(data)
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-        if self._serial is not None:
-            ser, self._serial = self._serial, None
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
 
     def _lost(self) -> dict[str, Any]:
         return {"partial_bytes_dropped": len(self._parser.pending)}

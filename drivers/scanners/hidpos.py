@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from drivers.errors import DeviceGone
-from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.fdreader import FdReader, RawFdDevice
 from drivers.scanners.base import RawScan
 from drivers.scanners.hidpos_reports import (
     HONEYWELL,
@@ -50,7 +50,7 @@ def hidiocsfeature(length: int) -> int:
     return _ioc(_READ | _WRITE, 0x06, length)
 
 
-class HidPosScanner(ReopeningDevice):
+class HidPosScanner(RawFdDevice):
     def __init__(
         self,
         scanner_id: str,
@@ -113,14 +113,6 @@ class HidPosScanner(ReopeningDevice):
             fcntl.ioctl(fd, hidiocsfeature(len(buf)), buf)
         except OSError as exc:  # not a Honeywell: it sends reports without being asked
             self._log.info("scanner.output_redirection_refused", error=str(exc))
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
     def _lost(self) -> dict[str, Any]:
         tail = self._assembler.flush()

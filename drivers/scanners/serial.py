@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import serial
 import structlog
 
-from drivers.errors import DeviceGone
-from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.fdreader import FdReader
 from drivers.scanners.base import RawScan
 from drivers.scanners.framing import LineFramer
+from drivers.serialport import SerialDevice
 
 
-class SerialScanner(ReopeningDevice):
+class SerialScanner(SerialDevice):
     def __init__(
         self,
         scanner_id: str,
@@ -39,24 +38,9 @@ class SerialScanner(ReopeningDevice):
         self.noise_frames = 0
 
     def _open_now(self) -> None:
-        try:
-            ser = serial.Serial(self._port, self._baudrate, timeout=0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceGone(f"cannot open {self._port}: {exc}") from None
-        self._serial = ser
-        self._reader = FdReader(ser.fileno(), self._port)
+        self._open_port(baudrate=self._baudrate)
         self._framer.reset()
         self._log.info("scanner.opened", baudrate=self._baudrate)
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-        if self._serial is not None:
-            ser, self._serial = self._serial, None
-            # a port that vanished cannot be closed cleanly; the fd is gone either way
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
 
     def _lost(self) -> dict[str, Any]:
         return {"partial_bytes_dropped": len(self._framer.reset())}
