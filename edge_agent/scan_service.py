@@ -213,8 +213,7 @@ class ScanService:
     async def _weigh(self, record: ScanRecord, t0_ns: int, log: Any) -> None:
         """Wait for the parcel's stable weight (at most `weight_settle_ms` from its scan), then
         write it into the held event and release it, in order with what follows."""
-        rules = self._recorder.rules()
-        settle_ms = rules.weight_settle_ms if rules is not None else 1500
+        settle_ms = self._recorder.settle_ms()
         deadline = t0_ns + settle_ms * 1_000_000
         latest = await self._settled(t0_ns, deadline) if self._settled is not None else None
         fresh = latest is not None and latest.loaded() and latest.at_ns >= t0_ns

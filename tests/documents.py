@@ -11,6 +11,8 @@ import zxingcpp
 from fpdf import FPDF
 from PIL import Image, ImageDraw
 
+from edge_agent.printing import render_pdf
+
 MM = 72 / 25.4  # points per millimetre
 
 
@@ -23,34 +25,18 @@ class Code:
 
 def modules(code: Code) -> list[list[bool]]:
     """The symbol's modules, True = dark (one per module, no quiet zone)."""
-    barcode = zxingcpp.create_barcode(code.text, getattr(zxingcpp.BarcodeFormat, code.format))
-    image = Image.frombytes("L", *_size_and_bytes(barcode.to_image(scale=1, add_quiet_zones=False)))
-    return [[image.getpixel((x, y)) < 128 for x in range(image.width)] for y in range(image.height)]
-
-
-def _size_and_bytes(img: object) -> tuple[tuple[int, int], bytes]:
-    import numpy as np
-
-    a = np.asarray(img)
-    return (a.shape[1], a.shape[0]), a.tobytes()
+    return render_pdf.modules(
+        zxingcpp.create_barcode(code.text, getattr(zxingcpp.BarcodeFormat, code.format))
+    )
 
 
 def draw(pdf: FPDF, code: Code, x: float, y: float, module: float, height: float | None = None) -> None:
     """Vector bars or squares at (x, y) mm, `module` mm each (a linear code `height` mm tall)."""
     grid = modules(code)
     linear = len(grid) > 1 and all(row == grid[0] for row in grid)
-    rows = [grid[0]] if linear else grid
-    row_h = (height or 15.0) if linear else module
-    for r, row in enumerate(rows):
-        c = 0
-        while c < len(row):
-            if not row[c]:
-                c += 1
-                continue
-            start = c
-            while c < len(row) and row[c]:
-                c += 1
-            pdf.rect(x + start * module, y + r * row_h, (c - start) * module, row_h, style="F")
+    render_pdf.draw_modules(
+        pdf, [grid[0]] if linear else grid, x, y, module, (height or 15.0) if linear else module
+    )
 
 
 def carrier_4x6(codes: tuple[Code, ...] | None = None) -> tuple[bytes, tuple[Code, ...]]:

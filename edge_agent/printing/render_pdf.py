@@ -24,20 +24,17 @@ MARGIN_MM = 15.0
 PT_PER_MM = 72 / 25.4
 
 
-def _modules(e: BarcodeElement) -> list[list[bool]]:
-    options = {"gs1": True} if e.type == "gs1_128" else {}
-    code = zxingcpp.create_barcode(e.data, FORMATS[e.type], **options)
+def modules(code: zxingcpp.Barcode) -> list[list[bool]]:
+    """A symbol's modules, True = dark: one per module, no quiet zone."""
     view = memoryview(code.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
     height, width = view.shape or (0, 0)
     flat = view.tobytes()
     return [[flat[y * width + x] < 128 for x in range(width)] for y in range(height)]
 
 
-def _barcode(pdf: FPDF, e: BarcodeElement, x: float, y: float, k: float) -> None:
-    grid = _modules(e)
-    linear = e.type in ("code128", "gs1_128")
-    rows = grid[:1] if linear else grid
-    m, row_h = e.module * k, (e.height * k if linear else e.module * k)
+def draw_modules(pdf: FPDF, rows: list[list[bool]], x: float, y: float, module: float, row_h: float) -> None:
+    """Rows of modules as filled rectangles at (x, y), `module` wide and `row_h` high each, one
+    rectangle a run of dark modules."""
     for r, row in enumerate(rows):
         c = 0
         while c < len(row):  # one rectangle a run of dark modules
@@ -47,7 +44,16 @@ def _barcode(pdf: FPDF, e: BarcodeElement, x: float, y: float, k: float) -> None
             start = c
             while c < len(row) and row[c]:
                 c += 1
-            pdf.rect(x + start * m, y + r * row_h, (c - start) * m, row_h, style="F")
+            pdf.rect(x + start * module, y + r * row_h, (c - start) * module, row_h, style="F")
+
+
+def _barcode(pdf: FPDF, e: BarcodeElement, x: float, y: float, k: float) -> None:
+    options = {"gs1": True} if e.type == "gs1_128" else {}
+    grid = modules(zxingcpp.create_barcode(e.data, FORMATS[e.type], **options))
+    linear = e.type in ("code128", "gs1_128")
+    draw_modules(
+        pdf, grid[:1] if linear else grid, x, y, e.module * k, e.height * k if linear else e.module * k
+    )
 
 
 def render_pdf(labels: list[Filled], paper: str = "a4") -> bytes:

@@ -234,8 +234,7 @@ class ScanRecorder:
         latest = self._scale()
         if latest is None:
             return None, False, None
-        rules = self.rules()
-        settle_ms = rules.weight_settle_ms if rules is not None else 1500
+        settle_ms = self.settle_ms()
         expected = weighing.expected_g(ret)
         if latest.loaded() and latest.at_ns >= scan.t_last_byte_ns:
             # read after the scan: a stable weight from before it may be the previous parcel's
@@ -248,6 +247,11 @@ class ScanRecorder:
             else weighing.unknown_because(latest, settle_ms)
         )
         return self.weight_of(latest, expected, why), pending, expected
+
+    def settle_ms(self) -> int:
+        """How long a parcel's event may wait for its weight (`receiving.weight_settle_ms`)."""
+        rules = self.rules()
+        return rules.weight_settle_ms if rules is not None else 1500
 
     def weight_of(self, latest: Latest | None, expected: float | None, why: str | None) -> dict[str, Any]:
         rules = self.rules()
