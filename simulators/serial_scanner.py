@@ -30,6 +30,8 @@ from pathlib import Path
 
 from simulators.wire import add_payload_source, emit, payloads, point_link
 
+UNCONFIGURED = termios.B50
+
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
 
 
@@ -49,6 +51,11 @@ class PtyScanner:
     def plug(self) -> None:
         master, slave = pty.openpty()
         tty.setraw(slave)  # no echo, no line editing: the bytes go through as a UART's would
+        # A line speed no reader asks for: when it changes, the reader has set the port up (and
+        # pyserial flushes the input right after), so typing may begin.
+        attrs = termios.tcgetattr(slave)
+        attrs[4] = attrs[5] = UNCONFIGURED
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
         self.slave_name = os.ttyname(slave)
         os.close(slave)
         self.master = master
@@ -74,9 +81,13 @@ class PtyScanner:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
-        # The reader has just opened the port; pyserial flushes its input while it sets the port
-        # up, so bytes typed in this instant would vanish (a person cannot scan that fast anyway).
-        time.sleep(0.3)
+        # The reader has just opened the port; pyserial flushes its input after setting the port
+        # up, so bytes typed before then would vanish (a person cannot scan that fast anyway). A
+        # loaded machine can take longer than any fixed pause: wait for the reader's line speed.
+        deadline = time.monotonic() + 5.0
+        while termios.tcgetattr(self.master)[4] == UNCONFIGURED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
         return True
 
     def drain(self, timeout: float = 5.0) -> None:
