@@ -229,10 +229,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         templates = dict(with_site_templates(config.templates))
         station = {"station": config.device.id, **_grade_fields(config.receiving.grades)}
     if args.template_file:
-        import yaml
+        from edge_agent.config.yaml12 import loads
 
         from_file = parse_template(
-            yaml.safe_load(Path(args.template_file).read_text(encoding="utf-8")), args.template_file
+            loads(Path(args.template_file).read_text(encoding="utf-8")), args.template_file
         )
         templates[from_file.name] = from_file
         args.template = args.template or from_file.name

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from edge_agent.config.yaml12 import loads
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -218,7 +219,7 @@ def fan_out(
 
 def config_push(fleet: Fleet, args: argparse.Namespace) -> int:
     site, device = split_target(args.target)
-    overlay = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    overlay = loads(Path(args.file).read_text(encoding="utf-8"))
     if not isinstance(overlay, dict):
         print(f"edge-fleet: {args.file} must hold a mapping of configuration keys", file=sys.stderr)
         return EXIT_USAGE

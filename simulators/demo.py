@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from simulators.central import Central, item_scans, labels_of
 from simulators.samples import s10
 
@@ -142,7 +140,9 @@ def _stream(central: Central | None, rng: random.Random) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    config = YAML(typ="safe", pure=True).load(
+        Path(args.config).read_text(encoding="utf-8")
+    )  # YAML 1.2, as the agent
     state = Path(config["storage"]["path"])
     if args.fresh and state.exists():
         shutil.rmtree(state)

@@ -198,9 +198,9 @@ def test_display_and_feedback_accepted() -> None:
 
 
 def parse_config_data() -> dict:
-    import yaml
+    from edge_agent.config.yaml12 import loads
 
-    return yaml.safe_load(MINIMAL)
+    return loads(MINIMAL)
 
 
 SCALE = {"id": "w1", "type": "serial", "protocol": "sics", "port": "/dev/edge-agent/scale-w1"}

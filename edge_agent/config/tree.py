@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     Field,
@@ -39,6 +38,7 @@ from edge_agent.config.devices import (
 )
 from edge_agent.config.receiving import ReceivingConfig
 from edge_agent.config.scales import ScaleConfig
+from edge_agent.config.yaml12 import Positions, YamlError, load_yaml, position_of
 from edge_agent.errors import ConfigError
 
 Mode = Literal["receive", "inspect", "restock", "reject"]
@@ -324,23 +324,27 @@ def _printer_known(name: str, printers: list[PrinterConfig]) -> bool:
 _UNION_TAGS = {"serial", "hid", "tcp", "device", "file", "buzzer", "command"}
 
 
+def _file_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic's error location as keys of the file: a discriminated union's tag is not one."""
+    out: list[int | str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part in _UNION_TAGS and i and isinstance(loc[i - 1], int):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
-    previous_was_index = False
-    for part in loc:
+    for part in _file_loc(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-            previous_was_index = True
-            continue
-        if previous_was_index and part in _UNION_TAGS:
-            previous_was_index = False
-            continue  # pydantic's discriminated-union tag is not a key of the file
-        out += f".{part}" if out else str(part)
-        previous_was_index = False
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 
-def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
+def problems_of(exc: ValidationError, positions: Positions | None = None) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors(include_url=False):
         msg = err["msg"]
@@ -348,21 +352,26 @@ def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown key"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        where = position_of(positions, _file_loc(tuple(err["loc"]))) if positions else None
+        if where is not None:
+            msg += f" (line {where[0]}, column {where[1]})"
         problems.append((_key_path(tuple(err["loc"])), msg))
     return problems
 
 
-def parse_config(data: Any) -> AgentConfig:
-    """Validate an already-parsed document; raises `ConfigError` naming each key."""
+def parse_config(data: Any, positions: Positions | None = None) -> AgentConfig:
+    """Validate an already-parsed document; raises `ConfigError` naming each key (and, given the
+    file's `positions`, its line and column)."""
     if not isinstance(data, dict):
         raise ConfigError([("", "the configuration must be a mapping of keys")])
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_of(exc)) from None
+        raise ConfigError(problems_of(exc, positions)) from None
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml_at(path: Path) -> tuple[Any, Positions]:
+    """The file as YAML 1.2 (yaml12.py), with where each key is."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -370,15 +379,15 @@ def read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError([("", f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([("", f"{path} is not valid YAML{where}: {problem}")]) from None
+        return load_yaml(text)
+    except YamlError as exc:
+        where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
+        raise ConfigError([("", f"{path} is not valid YAML{where}: {exc.problem}")]) from None
+
+
+def read_yaml(path: Path) -> Any:
+    return read_yaml_at(path)[0]
 
 
 def load_config(path: Path | str) -> AgentConfig:
-    return parse_config(read_yaml(Path(path)))
+    return parse_config(*read_yaml_at(Path(path)))

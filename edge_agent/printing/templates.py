@@ -13,8 +13,9 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_agent.config.yaml12 import loads
 
 BARCODES = ("code128", "gs1_128", "qr", "datamatrix")
 
@@ -165,7 +166,7 @@ def builtin_templates() -> dict[str, Template]:
     out = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            template = parse_template(yaml.safe_load(entry.read_text(encoding="utf-8")), entry.name)
+            template = parse_template(loads(entry.read_text(encoding="utf-8")), entry.name)
             out[template.name] = template
     return out
 
