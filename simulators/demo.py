@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
 from simulators.central import Central, item_scans, labels_of
 from simulators.samples import s10
 
@@ -139,7 +141,52 @@ def _stream(central: Central | None, rng: random.Random) -> list[str]:
     return out
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP (a service manager, `timeout`, a closed terminal): stop as on Ctrl-C."""
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C reaches the whole process group; SIGTERM and SIGHUP reach only this process, which
+    # must stop its children itself, or they outlive it
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+    demo = _Running()
+    code = 0
+    try:
+        code = _run(args, demo)
+    except (KeyboardInterrupt, Stopped):
+        pass
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the stop short
+        demo.stop.set()
+        demo.finish()
+    if demo.agent is None:
+        return code
+    print(f"demo: typed {demo.typed} payloads; agent exit status {demo.agent.returncode}", file=sys.stderr)
+    return code or (0 if demo.agent.returncode == 0 else 1)
+
+
+class _Running:
+    """What the demo has started, so that any way out stops all of it."""
+
+    def __init__(self) -> None:
+        self.sims: list[tuple[str, subprocess.Popen[str]]] = []
+        self.agent: subprocess.Popen[Any] | None = None
+        self.central: Central | None = None
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.stop = threading.Event()
+        self.typed = 0
+
+    def finish(self) -> None:
+        _finish(self.agent, self.sims, self.central, self.broker)
+
+
+def _run(args: argparse.Namespace, demo: _Running) -> int:
     config = YAML(typ="safe", pure=True).load(
         Path(args.config).read_text(encoding="utf-8")
     )  # YAML 1.2, as the agent
@@ -147,15 +194,15 @@ def run(args: argparse.Namespace) -> int:
     if args.fresh and state.exists():
         shutil.rmtree(state)
     host, port = config["mqtt"]["host"], int(config["mqtt"].get("port", 1883))
-    broker = None if _listening(host, port) else _start_broker(port)
+    demo.broker = None if _listening(host, port) else _start_broker(port)
     site = config["device"]["site"]
     central: Central | None = None
     if _listening(host, port):
-        central = Central(host, port, site, persistent=False)
+        demo.central = central = Central(host, port, site, persistent=False)
         central.generate(args.returns)
         print(f"demo: central system with {args.returns} expected returns (manifest version {central.version})",
               file=sys.stderr)  # fmt: skip
-    sims: list[tuple[str, subprocess.Popen[str]]] = []
+    sims = demo.sims
     for scanner in config.get("scanners", []):
         if scanner["type"] == "serial":
             Path(scanner["port"]).parent.mkdir(parents=True, exist_ok=True)
@@ -188,17 +235,16 @@ def run(args: argparse.Namespace) -> int:
         place = ["--fifo", where] if protocol == "hid" else ["--link", where]
         sims.append(("scale", _spawn_sim("scale", "--protocol", protocol, *place, "--stay")))
         print(f"demo: simulated {protocol} scale {scale['id']} at {where}", file=sys.stderr)
-    agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
+    demo.agent = agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
     display = config.get("display") or {}
     if display.get("enabled", True):
         print(f"demo: station display at http://{display.get('host', '127.0.0.1')}:{display.get('port', 8080)}/",
               file=sys.stderr)  # fmt: skip
     scanners_n = sum(1 for kind, _ in sims if kind not in ("printer", "scale"))
     print(f"demo: agent pid {agent.pid}, {scanners_n} simulated scanners; Ctrl-C to stop", file=sys.stderr)
-    stop = threading.Event()
 
     def report() -> None:
-        while not stop.wait(10.0):
+        while not demo.stop.wait(10.0):
             if central is not None:
                 print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
                 print(_receipts(central), file=sys.stderr)
@@ -206,42 +252,34 @@ def run(args: argparse.Namespace) -> int:
     threading.Thread(target=report, daemon=True).start()
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.duration if args.duration else None
-    typed = 0
-    try:
-        time.sleep(1.5)
-        while deadline is None or time.monotonic() < deadline:
-            for payload in _stream(central, rng):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if agent.poll() is not None:
-                    print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
-                    return 1
-                if payload.startswith(SCALE):
-                    for kind, sim in sims:
-                        if kind == "scale" and sim.stdin is not None:
-                            sim.stdin.write(payload[len(SCALE) :] + "\n")
-                            sim.stdin.flush()
-                    time.sleep(args.interval)  # the parcel is on the pan before its label is scanned
-                    continue
-                scanners = [x for x in sims if x[0] not in ("printer", "scale")]
-                kind, sim = scanners[typed % len(scanners)]
-                line = payload
-                if typed and typed % 17 == 0 and kind == "serial":
-                    line = "!noise"
-                elif typed and typed % 61 == 0:
-                    line = "!hangup 2" if kind == "serial" else "!unplug 2"
-                assert sim.stdin is not None
-                sim.stdin.write(line + "\n")
-                sim.stdin.flush()
-                typed += 1
-                time.sleep(args.interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        _finish(agent, sims, central, broker)
-    print(f"demo: typed {typed} payloads; agent exit status {agent.returncode}", file=sys.stderr)
-    return 0 if agent.returncode == 0 else 1
+    time.sleep(1.5)
+    while deadline is None or time.monotonic() < deadline:
+        for payload in _stream(central, rng):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if agent.poll() is not None:
+                print(f"demo: the agent exited with {agent.returncode}", file=sys.stderr)
+                return 1
+            if payload.startswith(SCALE):
+                for kind, sim in sims:
+                    if kind == "scale" and sim.stdin is not None:
+                        sim.stdin.write(payload[len(SCALE) :] + "\n")
+                        sim.stdin.flush()
+                time.sleep(args.interval)  # the parcel is on the pan before its label is scanned
+                continue
+            scanners = [x for x in sims if x[0] not in ("printer", "scale")]
+            kind, sim = scanners[demo.typed % len(scanners)]
+            line = payload
+            if demo.typed and demo.typed % 17 == 0 and kind == "serial":
+                line = "!noise"
+            elif demo.typed and demo.typed % 61 == 0:
+                line = "!hangup 2" if kind == "serial" else "!unplug 2"
+            assert sim.stdin is not None
+            sim.stdin.write(line + "\n")
+            sim.stdin.flush()
+            demo.typed += 1
+            time.sleep(args.interval)
+    return 0
 
 
 def _receipts(central: Central) -> str:
@@ -255,7 +293,7 @@ def _receipts(central: Central) -> str:
 
 
 def _finish(
-    agent: subprocess.Popen[Any], sims: list[tuple[str, subprocess.Popen[str]]], central: Central | None,
+    agent: subprocess.Popen[Any] | None, sims: list[tuple[str, subprocess.Popen[str]]], central: Central | None,
     broker: subprocess.Popen[bytes] | None,
 ) -> None:  # fmt: skip
     for _, sim in sims:
@@ -263,15 +301,19 @@ def _finish(
             if sim.stdin:
                 sim.stdin.close()
         sim.terminate()
-    if agent.poll() is None:
+    if agent is not None and agent.poll() is None:
         agent.send_signal(signal.SIGTERM)
         try:
             agent.wait(timeout=15)
         except subprocess.TimeoutExpired:
             agent.kill()
+            agent.wait()
     for _, sim in sims:
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
             sim.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
     if central is not None:
         print("demo: central received " + json.dumps(central.report()), file=sys.stderr)
         print(_receipts(central), file=sys.stderr)

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.broker import free_port
 from tests.conftest import ROOT, sim_cmd
+from tests.harness import wait_until
+
+
+def _demo_config(tmp_path: Path) -> Path:
+    """config/demo.yaml on free ports: nothing listens on the broker's, so the demo starts its own
+    Mosquitto; it starts its printers on theirs."""
+    config = (ROOT / "config" / "demo.yaml").read_text().replace("/tmp/edge-demo", str(tmp_path))
+    config = config.replace("format: auto", "format: json")
+    for fixed in ("port: 1883", "port: 9100", "port: 9101", "port: 8080"):
+        config = config.replace(fixed, f"port: {free_port()}")
+    path = tmp_path / "demo.yaml"
+    path.write_text(config)
+    return path
 
 
 def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there: the demo starts its own Mosquitto
-    config = (ROOT / "config" / "demo.yaml").read_text().replace("/tmp/edge-demo", str(tmp_path))
-    config = config.replace("port: 1883", f"port: {port}").replace("format: auto", "format: json")
-    config = config.replace("port: 9100", f"port: {free_port()}")  # the demo starts its printer there
-    path = tmp_path / "demo.yaml"
-    path.write_text(config)
+    path = _demo_config(tmp_path)
     result = subprocess.run(
         sim_cmd("demo", "-c", str(path), "--duration", "8", "--interval", "0.2", "--fresh"),
         capture_output=True, text=True, timeout=90, cwd=ROOT,
@@ -45,3 +58,51 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     slips = list((tmp_path / "printer-p1").glob("job-*"))  # routing slips of the expected returns
     assert slips and any("ROUTE TO" in f.read_text(errors="replace") or "Order" in f.read_text(errors="replace")
                          for f in slips)  # fmt: skip
+
+
+def _children(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_demo_stops_all_its_children_on_sigterm_and_sighup(tmp_path: Path, signum: int) -> None:
+    path = _demo_config(tmp_path)
+    log = open(tmp_path / "demo.log", "w+")  # noqa: SIM115
+    demo = subprocess.Popen(sim_cmd("demo", "-c", str(path), "--interval", "0.2", "--fresh"),
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # fmt: skip
+    try:
+        wait_until(lambda: '"scan.stored"' in (tmp_path / "demo.log").read_text(), timeout=60, what="a scan")
+        children = _children(demo.pid)
+        assert len(children) >= 6  # broker, agent, three scanners, printer, scale
+        demo.send_signal(signum)
+        assert demo.wait(timeout=40) == 0
+        left = [pid for pid in children if _alive(pid)]
+        assert left == [], (tmp_path / "demo.log").read_text()[-2000:]
+        text = (tmp_path / "demo.log").read_text()
+        assert '"agent.stopped"' in text and "demo: typed" in text
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in _children(demo.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
