@@ -114,8 +114,10 @@ class ReceivingService:
         self._wake()
         for event in events:
             lines = event["lines"]
+            shown = summary(event)
             self._log.info(
                 "receipt.closed",
+                verdict=shown["verdict"],
                 receipt_id=event["event_id"],
                 receipt_seq=event["receipt_seq"],
                 return_id=event["return_id"],
@@ -126,7 +128,7 @@ class ReceivingService:
                 expected=sum(ln["expected_qty"] for ln in lines),
                 extra=len(event["extra"]),
             )
-            self._show(view, summary(event))
+            self._show(view, shown)
             on_close = self._config().print_on_close
             if on_close is not None and (event["closed_by"] != "cancel" or on_close.on_cancel):
                 self._spawn(self._print_close(event, on_close), f"receipt-print-{event['receipt_seq']}")

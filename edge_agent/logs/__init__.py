@@ -1,4 +1,5 @@
-"""structlog setup: JSON lines in production (journald), key-value on a terminal."""
+"""structlog setup: JSON lines in production (journald, a pipe), the operator's console on a
+terminal (console.py: a line a scan, key=value for the rest)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+
+from edge_agent.logs.console import ConsoleLines
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _SECRET_KEYS = frozenset({"password", "key", "secret", "token"})
@@ -23,9 +26,7 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False)
+        structlog.processors.JSONRenderer() if use_json else ConsoleLines(out, colors=out.isatty())
     )
     structlog.configure(
         processors=[
