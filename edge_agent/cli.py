@@ -34,6 +34,29 @@ def _load(path: str, report_to: TextIO | None = None) -> AgentConfig | None:
         return None
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edge_agent.doctor.model import Report, fail
+    from edge_agent.doctor.run import print_report, run_doctor
+    from edge_agent.logs import setup_logging
+
+    setup_logging("error", "auto", sys.stderr)  # the drivers' own lines would mix into the report
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        if not args.json:
+            _print_config_errors(args.config, exc, sys.stdout)
+            return EXIT_CONFIG
+        report = Report()
+        for key, message in exc.problems:
+            report.add(fail("config", f"{key}: {message}" if key else message, "fix the configuration file"))
+        print_report(report, sys.stdout, as_json=True)
+        return EXIT_CONFIG
+    report = run_doctor(Path(args.config), config)
+    print_report(report, sys.stdout, as_json=args.json)
+    return 1 if report.failed else EXIT_OK
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config, report_to=sys.stdout)  # the report is this command's output
     if config is None:
@@ -346,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("doctor", help="check the station: config, devices, broker, clock, storage, page port")
+    p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object: {ok, checks: [{check, status, detail, fix}]}"
+    )
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("status", help="what the agent's storage holds (works with or without the daemon)")
     p.add_argument("-c", "--config", required=True, help="configuration file (YAML)")
