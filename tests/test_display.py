@@ -164,7 +164,7 @@ def test_state_document_a_taken_port_and_hot_reconfiguration(tmp_path: Path, bro
         assert doc["mode"] == "restock" and doc["last"]["seq"] == 1 and doc["last"]["outcome"] == "command"
         assert doc["today"]["counts"]["command"] == 1
         assert doc["station"] == {"site": "hel1", "device": "dock-07", "title": "hel1 / dock-07",
-                                  "dim_after_s": 20.0}  # fmt: skip
+                                  "dim_after_s": 20.0, "language": "en", "sound": True}  # fmt: skip
         assert doc["scanners"] == [{"id": "s1", "type": "serial", "connected": True, "scans": 1}]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
             assert reply.headers["Cache-Control"] == "no-cache" and b"display.js" in reply.read()

@@ -66,7 +66,7 @@ def test_weights_on_the_station_page(tmp_path: Path, broker: Broker) -> None:
 
                 command(sim, "!motion 600")
                 s = wait_page(page, lambda s: s["scale_live"].endswith("…"), what="the pan moving")
-                assert "scale sc1: motion" in s["scales"]
+                assert "scale sc1: settling" in s["scales"]
                 command(sim, "!unplug 600")
                 s = wait_page(page, lambda s: s["scales"] == "scale sc1: offline", what="offline")
                 assert s["scale_live"] == ""

@@ -184,6 +184,12 @@ class DisplayConfig(_Model):
     in hand; 0: never."""
     title: str | None = Field(default=None, max_length=64)
     """Header text; none: `site / device`."""
+    language: Literal["en", "fi", "sv", "nb", "da", "de"] = "en"
+    """The page's language (its texts from edge_agent/display/catalogs/, dates, times and numbers in
+    the locale's form): English, Finnish, Swedish, Norwegian Bokmål, Danish, German."""
+    sound: bool = True
+    """A short sound for each result on the page (Web Audio), for a station with a screen but no
+    buzzer; the browser plays it after the first touch or key on the page."""
     token: SecretStr | None = Field(default=None, min_length=16)
     """Shared secret, at least 16 characters. When the page is served on anything but loopback,
     the page, `/api/state` and `/events` answer only requests that carry it (`?token=...` in the

@@ -19,7 +19,7 @@ from importlib import resources
 import structlog
 
 from edge_agent.config import AgentConfig
-from edge_agent.display import http
+from edge_agent.display import catalogs, http
 from edge_agent.display.hub import DisplayHub, load_from_db, local_day, local_midnight
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ports import Health, Station
@@ -109,7 +109,8 @@ class DisplayServer:
         device, cfg = self._config().device, self._config().display
         # set here, not refreshed: a change under `display:` restarts this component
         self._hub.set("station", {"site": device.site, "device": device.id, "dim_after_s": cfg.dim_after_s,
-                                  "title": cfg.title or f"{device.site} / {device.id}"})  # fmt: skip
+                                  "title": cfg.title or f"{device.site} / {device.id}",
+                                  "language": cfg.language, "sound": cfg.sound})  # fmt: skip
         await self._refresh()
         self._log.info("display.serving", url=f"http://{self.address[0]}:{self.address[1]}/",
                        token_required=self._token_required())  # fmt: skip
@@ -155,9 +156,17 @@ class DisplayServer:
             self._log.warning("display.refused", peer=request.peer, path=request.path)
             await response.send(401, b"this station's page needs its token\n",
                                 [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])  # fmt: skip
+        elif request.path == "/messages.json":
+            lang = request.query.get("lang") or self._config().display.language
+            await response.send(200, catalogs.page_json(lang), [("Content-Type", "application/json; charset=utf-8"),
+                                                                 ("Cache-Control", "no-cache")])  # fmt: skip
         elif request.path in STATIC:
             name, content_type = STATIC[request.path]
             body = resources.files("edge_agent.display").joinpath("static", name).read_bytes()
+            if name == "index.html":  # the document's language before any script runs
+                body = body.replace(
+                    b'<html lang="en">', f'<html lang="{self._config().display.language}">'.encode()
+                )
             # no-cache: after an upgrade the kiosk loads the new page at its next reconnect
             await response.send(200, body, [("Content-Type", f"{content_type}; charset=utf-8"),
                                             ("Cache-Control", "no-cache")])  # fmt: skip
