@@ -77,6 +77,7 @@ def test_a_bad_read_shows_why_and_other_events_stay_key_value() -> None:
         None, "info", {"event": "mqtt.connected", "timestamp": SCAN["timestamp"], "broker": "b:1883"}
     )
     assert "mqtt.connected" in other and "broker=b:1883" in other
+    assert other.startswith(time.strftime("%H:%M:%S", time.localtime(1796279400)))
     closed = render(None, "info", {"event": "receipt.closed", "timestamp": SCAN["timestamp"], "return_id": "R-1",
                                    "order_number": "ORD-1", "verdict": "short", "received": 2, "expected": 3,
                                    "extra": 1, "closed_by": "done", "receipt_seq": 7})  # fmt: skip

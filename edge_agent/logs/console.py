@@ -5,7 +5,8 @@ Theory of operation: a scan is the event an operator looks for, so `scan.stored`
 wider than the terminal (its width read at each line, so a resized window is followed): local
 time, scanner, the outcome in its colour, the payload (control characters shown, cut with `…`
 where it must be), the order or return, the latency and `seq`. A receipt's close is one line too.
-Every other event falls through to structlog's own `ConsoleRenderer` (key=value). Colours are
+Every other event falls through to structlog's own `ConsoleRenderer` (key=value), with the
+same local time column. Colours are
 structlog's (`structlog.dev`), and only on a terminal; JSON lines are for everything else.
 """
 
@@ -73,6 +74,8 @@ class ConsoleLines:
             return self._scan(event)
         if kind == "receipt.closed" and "return_id" in event:
             return self._receipt(event)
+        if "timestamp" in event:  # the same local clock column as the scan lines
+            event["timestamp"] = _clock(event["timestamp"])
         return str(self._fallback(logger, name, event))
 
     def _fit(self, head: list[str], payload: str, tail: list[str]) -> str:
