@@ -164,3 +164,42 @@ def test_secrets_are_not_logged_and_a_readable_config_is_warned(tmp_path: Path, 
         assert "s3cr3t-pw" not in log and "00112233445566778899aabbccddeeff" not in log
     finally:
         agent.kill()
+
+
+def test_doctor_checks_tls_the_certificate_login_and_acl(
+    tmp_path: Path, pki: Path, tls_broker: Broker
+) -> None:
+    config = write_config(tmp_path, tls_broker.port, extra="")
+    good = config.read_text().replace(
+        f"port: {tls_broker.port},",
+        f"port: {tls_broker.port}, tls: {{ca: {pki / 'ca.pem'}, cert: {pki / 'dock-hel1-dock-07.pem'}, "
+        f"key: {pki / 'dock-hel1-dock-07.key'}}},",
+    )
+
+    def doctor() -> dict[str, Any]:
+        result = subprocess.run([sys.executable, "-m", "edge_agent.cli", "doctor", "-c", str(config), "--json"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+        report = json.loads(result.stdout)
+        return {c["check"]: c for c in report["checks"] if c["check"].startswith("broker")}
+
+    config.write_text(good)
+    rows = doctor()
+    assert [rows[k]["status"] for k in ("broker tls", "broker", "broker login", "broker acl")] == [
+        "ok"
+    ] * 4, rows
+    assert "the certificate verifies" in rows["broker tls"]["detail"]
+    assert rows["broker login"]["detail"].startswith("accepted as the client certificate")
+    # a CA that did not sign the broker's certificate
+    other = tmp_path / "other-ca"
+    other.mkdir()
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other",
+            "-keyout", str(other / "ca.key"), "-out", str(other / "ca.pem"))  # fmt: skip
+    config.write_text(good.replace(str(pki / "ca.pem"), str(other / "ca.pem")))
+    rows = doctor()
+    assert rows["broker tls"]["status"] == "fail", rows
+    assert "the broker's certificate does not verify: self-signed certificate" in rows["broker tls"]["detail"]
+    assert "mqtt.tls.ca" in rows["broker tls"]["fix"]
+    # another dock's certificate: TLS and login pass, the ACL does not
+    config.write_text(good.replace("dock-hel1-dock-07.", "dock-hel1-dock-08."))
+    rows = doctor()
+    assert rows["broker login"]["status"] == "ok" and rows["broker acl"]["status"] == "fail", rows

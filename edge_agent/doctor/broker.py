@@ -49,7 +49,7 @@ def _reach(config: AgentConfig) -> tuple[list[Check], tuple[str, int] | None]:
                         version = tls.version()
                     rows.append(ok("broker tls", f"{host}:{port}: {version}, the certificate verifies"))
         except ssl.SSLCertVerificationError as exc:
-            rows.append(fail("broker tls", f"{host}:{port}: {exc.verify_message}",
+            rows.append(fail("broker tls", f"{host}:{port}: the broker's certificate does not verify: {exc.verify_message}",
                              "give mqtt.tls.ca the CA that signed the broker's certificate, and use the "
                              "broker's name as in its certificate for mqtt.host"))  # fmt: skip
             continue

@@ -4,6 +4,7 @@ terminal (console.py: a line a scan, key=value for the rest)."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
