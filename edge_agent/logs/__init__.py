@@ -27,7 +27,9 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else ConsoleLines(out, colors=out.isatty())
+        structlog.processors.JSONRenderer()
+        if use_json
+        else ConsoleLines(out, colors=out.isatty() and not os.environ.get("NO_COLOR"))  # no-color.org
     )
     structlog.configure(
         processors=[
