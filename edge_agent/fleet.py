@@ -19,6 +19,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.ports import Control, Health, Printing, Station, Stores
 from edge_agent.printing.errors import JobRejected
 from edge_agent.store import manifest, outbox, receipts
+from edge_agent.store.db import fsync_files
 from edge_agent.sync import desired
 from edge_agent.sync.alerts import Alerts
 from edge_agent.sync.commands import CommandError, CommandService, Handler, require
@@ -220,6 +221,10 @@ class Fleet:
         if isinstance(result, str):
             await self.alerts.bad_message(self.out.topics.manifest, result)
             return
+        if result.status in ("applied", "snapshot_applied"):
+            # durable before anyone is told: the central system stops resending once the version
+            # is reported, and a dock that lost it to a power cut matches nothing while offline
+            await self.stores.manifest_writer.submit(fsync_files)
         self.station.manifest_version = result.version
         if result.status == "out_of_step":
             self._log.info("manifest.out_of_step", error=result.error, have_version=result.version)
