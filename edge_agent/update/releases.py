@@ -41,6 +41,42 @@ class State:
     software: dict[str, Any] = field(default_factory=dict)
 
 
+def _sync_dir(path: Path) -> None:
+    """A rename or a new name in `path` survives a power cut only once the folder is fsynced."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_tree(root: Path) -> int:
+    """fsync every file and folder under `root` (links are not followed); returns how many."""
+    count = 0
+    for folder, dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            count += 1
+        _sync_dir(Path(folder))
+        count += 1
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    return count
+
+
 class Releases:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -69,11 +105,7 @@ class Releases:
         self._sync_dir()
 
     def _sync_dir(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _sync_dir(self.root)
 
     # --- releases ----------------------------------------------------------------------------
     def current(self) -> str | None:
@@ -142,7 +174,11 @@ class Releases:
                 raise BundleError(
                     "install_failed", f"release {version} has no bin/edge-agent after installing"
                 )
-            (target / MARKER).write_text(version + "\n", encoding="utf-8")
+            # pip fsyncs nothing: after a power cut its files would be there but empty, and the
+            # marker and `current` pointing at them. Everything is on the card before the marker is.
+            fsync_tree(target)
+            _write_synced(target / MARKER, version + "\n")
+            _sync_dir(target)
         except BaseException:
             self.remove(version)
             raise
