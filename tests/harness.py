@@ -90,3 +90,19 @@ async def collect_scans(driver: Any, want: int, timeout: float = 20, settle: flo
     await asyncio.gather(task, return_exceptions=True)
     await driver.close()
     return got
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children first), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found: list[int] = []
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - set(found)
+        found.extend(sorted(frontier))
+    return found

@@ -73,7 +73,8 @@ class Station:
     def cycle(self) -> None:
         self.agent.start()
         self.agent.wait_for("mqtt.connected", timeout=30)
-        self.agent.wait_for("manifest.applied", timeout=30) if self.tally.cycles == 0 else None
+        if self.tally.cycles == 0:
+            self.agent.wait_for("manifest.applied", timeout=30)
         self.agent.wait_for("scanner.opened", timeout=30)
         stop = threading.Event()
         workers = [threading.Thread(target=f, args=(stop,), daemon=True) for f in (self._scans, self._jobs)]

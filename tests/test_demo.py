@@ -13,7 +13,7 @@ import pytest
 
 from tests.broker import free_port
 from tests.conftest import ROOT, sim_cmd
-from tests.harness import wait_until
+from tests.harness import descendants, wait_until
 
 
 def _demo_config(tmp_path: Path) -> Path:
@@ -60,22 +60,6 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
                          for f in slips)  # fmt: skip
 
 
-def _children(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -91,7 +75,7 @@ def test_demo_stops_all_its_children_on_sigterm_and_sighup(tmp_path: Path, signu
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # fmt: skip
     try:
         wait_until(lambda: '"scan.stored"' in (tmp_path / "demo.log").read_text(), timeout=60, what="a scan")
-        children = _children(demo.pid)
+        children = descendants(demo.pid)
         assert len(children) >= 6  # broker, agent, three scanners, printer, scale
         demo.send_signal(signum)
         assert demo.wait(timeout=40) == 0
@@ -102,7 +86,7 @@ def test_demo_stops_all_its_children_on_sigterm_and_sighup(tmp_path: Path, signu
     finally:
         if demo.poll() is None:
             demo.kill()
-        for pid in _children(demo.pid):
+        for pid in descendants(demo.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         log.close()

@@ -16,6 +16,7 @@ import pytest
 from edge_agent.update.releases import Releases
 from tests.agentproc import write_config
 from tests.broker import Broker
+from tests.harness import descendants
 from tests.powercut import Disk
 from tests.release_kit import Kit, Launch, Watch, fleet, update_args, update_config
 
@@ -26,21 +27,6 @@ STEPS = ("downloading", "verifying", "installing", "restarting", "healthy")
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     return Kit(tmp_path_factory.mktemp("release-kit"))
-
-
-def tree(pid: int) -> list[int]:
-    """`pid` and every process below it (the launcher and its agent)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = [pid], {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - set(found)
-        found.extend(sorted(frontier))
-    return found
 
 
 @pytest.mark.slow
@@ -65,7 +51,7 @@ def test_a_power_cut_at_each_step_of_an_update_leaves_a_whole_release(
             watch.wait("software", lambda d: d.get("state") == step, mark=mark, timeout=120)
             time.sleep(0.05 if step != "healthy" else 0.3)
             assert launch.proc is not None
-            disk.cut(tree(launch.proc.pid))
+            disk.cut([launch.proc.pid, *descendants(launch.proc.pid)])
             launch.proc.wait()
             launch.proc = None
             mark = watch.mark()

@@ -22,6 +22,7 @@ from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
 from tests.harness import wait_until
+from tests.test_doctor import doctor as run_doctor
 
 
 def openssl(*args: str) -> None:
@@ -177,9 +178,7 @@ def test_doctor_checks_tls_the_certificate_login_and_acl(
     )
 
     def doctor() -> dict[str, Any]:
-        result = subprocess.run([sys.executable, "-m", "edge_agent.cli", "doctor", "-c", str(config), "--json"],
-                                capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
-        report = json.loads(result.stdout)
+        report = run_doctor(config)[1]
         return {c["check"]: c for c in report["checks"] if c["check"].startswith("broker")}
 
     config.write_text(good)

@@ -73,12 +73,10 @@ class _Probe:
     def __init__(self, config: AgentConfig, topics: Topics) -> None:
         v5 = config.mqtt.protocol == "5"
         self.v5 = v5
-        if v5:
-            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{topics.client_id}-doctor-{os.getpid()}",
-                                      protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
-        else:
-            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{topics.client_id}-doctor-{os.getpid()}",
-                                      protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)  # fmt: skip
+        # a clean session: clean_session for 3.1.1; MQTT 5 starts clean by default
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{topics.client_id}-doctor-{os.getpid()}",
+                                  protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+                                  clean_session=None if v5 else True)  # fmt: skip
         cfg = config.mqtt
         if cfg.username is not None:
             self.client.username_pw_set(

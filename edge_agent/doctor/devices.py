@@ -70,7 +70,7 @@ def presence(name: str, key: str, path: str, what: str, who: Who, agents: list[i
                          "or give the agent a device of its own"))  # fmt: skip
     if ours:
         rows.append(ok(name, f"{path}: {kind}, in use by the running agent (pid {ours[0]}); not opened"))
-    return rows, not ours and not strangers and not rows
+    return rows, not rows  # a permission, a stranger or the agent itself: not opened
 
 
 async def scanner_rows(config: AgentConfig, who: Who, agents: list[int]) -> list[Check]:

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from edge_agent.config import AgentConfig
-from edge_agent.doctor.access import running_agents, service_user
+from edge_agent.doctor.access import Who, running_agents, service_user
 from edge_agent.doctor.broker import broker_rows
 from edge_agent.doctor.devices import printer_rows, scale_rows, scanner_rows
 from edge_agent.doctor.model import Report, ok
 from edge_agent.doctor.system import clock_rows, display_rows, storage_rows
 
 
-async def _devices(config: AgentConfig, report: Report, agents: list[int]) -> None:
-    who = service_user()
+async def _devices(config: AgentConfig, report: Report, who: Who, agents: list[int]) -> None:
     broker = asyncio.create_task(asyncio.to_thread(broker_rows, config), name="doctor-broker")
     results = await asyncio.gather(
         scanner_rows(config, who, agents), printer_rows(config, who, agents), scale_rows(config, who, agents)
@@ -39,7 +38,7 @@ def run_doctor(path: Path, config: AgentConfig) -> Report:
     report.add(*storage_rows(config, who))
     report.add(*clock_rows())
     report.add(*display_rows(config, agents))
-    asyncio.run(_devices(config, report, agents))
+    asyncio.run(_devices(config, report, who, agents))
     return report
 
 
