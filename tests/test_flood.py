@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from simulators.central import Central
@@ -65,6 +66,7 @@ def _outbox_rows(db: Path) -> dict[str, int]:
     return {"all": sum(kinds.values()), "alert": kinds.get("alert", 0), "reply": kinds.get("reply", 0)}
 
 
+@pytest.mark.solo
 def test_flood_of_bad_messages_neither_delays_scans_nor_fills_storage(
     tmp_path: Path, broker: Broker, agents: Any
 ) -> None:
