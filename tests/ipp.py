@@ -1,7 +1,10 @@
 """CUPS's own IPP Everywhere printer, `ippeveprinter` (Debian cups-ipp-utils), as a process on a
-free port: the office printer of the tests. `-r off` keeps it from registering over DNS-SD: it
-would otherwise abort where no Avahi daemon runs (a CI machine), and the agent is given the
-printer's URL, never browses for it."""
+free port: the office printer of the tests. `-r off` keeps it from registering over DNS-SD (the
+agent is given the printer's URL, it never browses for one). Debian's build still opens an Avahi
+client at start and aborts ("Unable to initialize DNS-SD") when there is no D-Bus system bus to
+open it on, as on a CI container. So each printer gets a private `dbus-daemon` of its own, named
+to it as the system bus: Avahi's client then waits for a daemon that never comes, and the
+printer works. No root, no system services, nothing shared between tests."""
 
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ class IppEvePrinter:
         self.spool.mkdir(parents=True, exist_ok=True)
         self.url = f"ipp://localhost:{self.port}/ipp/print"
         self._log = open(folder / "ippeveprinter.log", "ab")  # noqa: SIM115
+        self.bus = _PrivateBus(folder)
         self.proc = subprocess.Popen(
             ["ippeveprinter", "-n", "localhost", "-p", str(self.port), "-f", "application/pdf", "-d", str(self.spool),
              "-r", "off", "-k", "-s", "60", f"{name}-{self.port}"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus.address},
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while not self.answers():
@@ -53,5 +58,29 @@ class IppEvePrinter:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.bus.close()
         self._log.close()
         os.sync()
+
+
+class _PrivateBus:
+    """A `dbus-daemon` on a socket in the test's folder, for as long as the printer runs."""
+
+    def __init__(self, folder: Path) -> None:
+        assert shutil.which("dbus-daemon"), "dbus-daemon is in Debian's dbus-daemon"
+        socket = folder / "dbus.sock"
+        self.address = f"unix:path={socket}"
+        self.proc = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={self.address}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dbus-daemon did not start (exit {self.proc.poll()})")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
