@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from edge_agent.fleetclient import (
+from edge_agent.fleetctl.client import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
