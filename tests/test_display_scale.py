@@ -71,5 +71,6 @@ def test_weights_on_the_station_page(tmp_path: Path, broker: Broker) -> None:
                 s = wait_page(page, lambda s: s["scales"] == "scale sc1: offline", what="offline")
                 assert s["scale_live"] == ""
         finally:
+            scanner.close()
             agent.kill()
             central.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,22 @@ from tests.test_display import Scanner
 from tests.test_printing_jobs import ROOT_T, job, states
 
 
+@pytest.fixture
+def scanners() -> Iterator[Callable[[Path], Scanner]]:
+    """Serial scanner simulators typing from stdin, killed at the test's end."""
+    made: list[Scanner] = []
+
+    def make(link: Path) -> Scanner:
+        made.append(Scanner(link))
+        return made[-1]
+
+    yield make
+    for scanner in made:
+        scanner.close()
+
+
 def test_commands_run_in_scan_order_with_the_scan_in_their_environment(
-    tmp_path: Path, broker: Broker, central: Central, agents: Any
+    tmp_path: Path, broker: Broker, central: Central, agents: Any, scanners: Any
 ) -> None:
     central.generate(5)
     out = tmp_path / "light.txt"
@@ -40,7 +55,7 @@ def test_commands_run_in_scan_order_with_the_scan_in_their_environment(
         f"    - {{type: command, argv: {json.dumps(record)}}}\n"
         "  duplicate: [{type: command, argv: [/nonexistent/stack-light]}]\n"))  # fmt: skip
     agent = agents(config)
-    scanner = Scanner(link)
+    scanner = scanners(link)
     agent.wait_for("manifest.applied", version=1)
     agent.wait_for("scanner.opened")
     r = central.returns[0]
@@ -61,7 +76,13 @@ def test_commands_run_in_scan_order_with_the_scan_in_their_environment(
 
 @pytest.mark.parametrize("transport", ["tcp", "serial"])
 def test_buzzer_sounds_between_print_jobs_never_inside_one(
-    tmp_path: Path, broker: Broker, central: Central, agents: Any, printers: Any, transport: str
+    tmp_path: Path,
+    broker: Broker,
+    central: Central,
+    agents: Any,
+    scanners: Any,
+    printers: Any,
+    transport: str,
 ) -> None:
     """On a serial line a buzzer sent inside a job would corrupt it: every job must arrive whole."""
     if transport == "tcp":
@@ -81,7 +102,7 @@ def test_buzzer_sounds_between_print_jobs_never_inside_one(
         "  invalid: [{type: buzzer, printer: p2, beeps: 3, duration: 2}]\n"
         "  unknown: [{type: buzzer, printer: p2, beeps: 1, duration: 1}]\n"))  # fmt: skip
     agent = agents(config)
-    scanner = Scanner(link)
+    scanner = scanners(link)
     agent.wait_for("printer.status", printer="p2")
     agent.wait_for("scanner.opened")
     body = b"\x1b@" + b"RECEIPT LINE\n" * 20000 + b"\x1dV\x00"  # a long job, to be sent while scans come
@@ -102,7 +123,7 @@ def test_buzzer_sounds_between_print_jobs_never_inside_one(
 
 
 def test_item_outcomes_drive_the_stack_light_script(
-    tmp_path: Path, broker: Broker, central: Central, agents: Any
+    tmp_path: Path, broker: Broker, central: Central, agents: Any, scanners: Any
 ) -> None:
     """config/feedback/stacklight.sh as shipped, on the item outcomes of a receipt: green for a
     counted item, red for one the return does not hold (its GPIO stand-in is a state file)."""
@@ -115,7 +136,7 @@ def test_item_outcomes_drive_the_stack_light_script(
         f"  item: [{{type: command, argv: [env, 'STACKLIGHT_STATE={state}', {script}]}}]\n"
         f"  extra_item: [{{type: command, argv: [env, 'STACKLIGHT_STATE={state}', {script}]}}]\n"))  # fmt: skip
     agent = agents(config)
-    scanner = Scanner(link)
+    scanner = scanners(link)
     agent.wait_for("manifest.applied", version=1)
     agent.wait_for("scanner.opened")
     r = central.returns[0]

@@ -55,7 +55,7 @@ def test_parcels_are_weighed_and_checked(
         where = {"device": str(path)} if protocol == "hid" else {"port": str(path)}
         extra = (
             f"scales:\n  - {json.dumps({'id': 'sc1', **PROTOCOLS[protocol], **where})}\n"
-            "receiving: {weight_settle_ms: 4000}\n"
+            "receiving: {weight_settle_ms: 8000}\n"
         )
         config = write_config(
             tmp_path, broker.port, [{"id": "s1", "type": "serial", "port": str(link)}], extra
@@ -96,7 +96,9 @@ def test_parcels_are_weighed_and_checked(
         assert receipt["return_id"] == "R2" and receipt["weight"] == light["weight"]
 
         settle(130)
-        command(sim, "!motion 1.5")  # the next parcel goes on while the scan is made: heavy, once settled
+        # the next parcel goes on while the scan is made: heavy, once settled. The pan moves long enough
+        # (3 s) that a scan typed late on a loaded machine still comes before it settles
+        command(sim, "!motion 3")
         command(sim, "!weight 900")
         heavy = scan(["SO-4"], 4)[3]
         assert heavy["weight"]["check"] == "heavy" and heavy["weight"]["stable"] is True
