@@ -54,7 +54,12 @@ class UinputKeyboard:
         self.ui: Any = None
 
     def plug(self) -> None:
-        import evdev
+        try:
+            import evdev
+        except ImportError:
+            raise SystemExit(
+                "edge-sim hid-scanner --uinput needs python-evdev: pip install 'dock-edge-agent[uinput]'"
+            ) from None
 
         self.ui = evdev.UInput({evdev.ecodes.EV_KEY: list(range(1, 128))}, name=self.name)
 

@@ -1,16 +1,22 @@
 """The HID scanner driver: simulation mode over a real FIFO fed by the simulator process, and the
-evdev path with `evdev.InputDevice` mocked, since a physical input device and its EVIOCGRAB ioctl
-cannot exist on this machine (no /dev/input, no /dev/uinput)."""
+event-device path on a real pty with only its evdev ioctls (EVIOCGVERSION, EVIOCGRAB) mocked,
+since a physical input device cannot exist on this machine (no /dev/input, no /dev/uinput)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import subprocess
 import time
+import tty
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from drivers.errors import DeviceGone
+from drivers.ioctl import EVIOCGRAB, EVIOCGVERSION, eviocgname
 from drivers.scanners.hid import HidScanner
 from drivers.scanners.hid_events import encode_text
 from drivers.scanners.xkb import load_layout
@@ -82,44 +88,99 @@ def test_scan_without_enter_ends_after_the_gap(tmp_path: Path) -> None:
     assert asyncio.run(main()) == [b"NOENTER"]
 
 
-class FakeInputDevice:
-    """Stands in for evdev.InputDevice: its fd is a pipe, grab/ungrab are recorded."""
+class InputDeviceIoctls:
+    """Stands in for the kernel's evdev ioctls on a pty, which is a real character device that
+    delivers the written `input_event` records but answers ENOTTY to EVIOCGVERSION/EVIOCGRAB:
+    a physical input device cannot exist on this machine. Records each request."""
 
-    instances: list[FakeInputDevice] = []
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.read_fd, False)
-        self.fd = self.read_fd
-        self.grabbed = False
-        self.closed = False
-        FakeInputDevice.instances.append(self)
-
-    def grab(self) -> None:
-        self.grabbed = True
-
-    def ungrab(self) -> None:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, Any]] = []
         self.grabbed = False
 
-    def close(self) -> None:
-        self.closed = True
-        os.close(self.read_fd)
+    def __call__(self, fd: int, request: int, arg: Any = 0) -> int:
+        self.calls.append((request, arg if isinstance(arg, int) else len(arg)))
+        if request == EVIOCGVERSION:
+            arg[:4] = (0x010001).to_bytes(4, "little")
+        elif request == eviocgname(256):
+            arg[: len(b"Honeywell Scanner\0")] = b"Honeywell Scanner\0"
+        elif request == EVIOCGRAB:
+            self.grabbed = bool(arg)
+        else:
+            raise OSError(25, "Inappropriate ioctl for device")
+        return 0
 
 
-def test_real_device_path_grabs_and_reads_evdev(mocker: Any) -> None:
-    FakeInputDevice.instances.clear()
-    mocker.patch("evdev.InputDevice", FakeInputDevice)
+def raw_pty() -> tuple[int, int, str]:
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # bytes pass as they are, no echo, no line editing
+    return master, slave, os.ttyname(slave)
+
+
+def test_an_event_device_is_checked_grabbed_read_and_released(mocker: Any) -> None:
+    ioctls = InputDeviceIoctls()
+    mocker.patch("drivers.scanners.hid.fcntl.ioctl", side_effect=ioctls)
     data = b"".join(e.pack() for e in encode_text(load_layout("fi"), "]C1001234\x1d10X"))
+    master, slave, path = raw_pty()
 
     async def main() -> list[bytes]:
-        driver = HidScanner("s9", "/dev/null", keymap="fi")  # a real character device node
+        driver = HidScanner("s9", path, keymap="fi")
         await driver.open()
-        device = FakeInputDevice.instances[0]
-        assert device.grabbed and device.path == "/dev/null"
-        os.write(device.write_fd, data)
+        assert ioctls.grabbed
+        os.write(master, data)
         got = await collect_scans(driver, 1, timeout=5)
-        assert device.closed and not device.grabbed
+        assert not ioctls.grabbed
         return got
 
-    assert asyncio.run(main()) == [b"]C1001234\x1d10X"]
+    try:
+        assert asyncio.run(main()) == [b"]C1001234\x1d10X"]
+    finally:
+        os.close(master)
+        os.close(slave)
+    requests = [r for r, _ in ioctls.calls]
+    assert requests == [EVIOCGVERSION, eviocgname(256), EVIOCGRAB, EVIOCGRAB]
+    assert [a for r, a in ioctls.calls if r == EVIOCGRAB] == [1, 0]
+
+
+def test_grab_false_reads_without_grabbing(mocker: Any) -> None:
+    ioctls = InputDeviceIoctls()
+    mocker.patch("drivers.scanners.hid.fcntl.ioctl", side_effect=ioctls)
+    master, slave, path = raw_pty()
+
+    async def main() -> list[bytes]:
+        driver = HidScanner("s9", path, grab=False)
+        await driver.open()
+        os.write(master, b"".join(e.pack() for e in encode_text(load_layout("us"), "A1")))
+        return await collect_scans(driver, 1, timeout=5)
+
+    try:
+        assert asyncio.run(main()) == [b"A1"]
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert EVIOCGRAB not in [r for r, _ in ioctls.calls]
+
+
+def test_a_character_device_that_is_not_an_event_device_is_named() -> None:
+    """The real ioctl, on a real character device that is not an input device."""
+    master, slave, path = raw_pty()
+    try:
+        driver = HidScanner("s9", path)
+        with pytest.raises(DeviceGone, match=rf"{path} is not an input event device \(EVIOCGVERSION: "):
+            driver._open_now()
+        assert driver._fd is None
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_ioctl_numbers_are_the_kernel_headers_own(tmp_path: Path) -> None:
+    """Compiled against this machine's <linux/input.h> (gcc and linux-libc-dev)."""
+    source = tmp_path / "ioctls.c"
+    source.write_text(
+        "#include <stdio.h>\n#include <linux/input.h>\n"
+        'int main(void) { printf("%lu %lu %lu\\n", (unsigned long)EVIOCGVERSION, (unsigned long)EVIOCGRAB,'
+        " (unsigned long)EVIOCGNAME(256)); return 0; }\n"
+    )
+    subprocess.run(["gcc", "-o", str(tmp_path / "ioctls"), str(source)], check=True)
+    out = subprocess.run([str(tmp_path / "ioctls")], capture_output=True, text=True, check=True).stdout
+    assert [int(n) for n in out.split()] == [EVIOCGVERSION, EVIOCGRAB, eviocgname(256)]

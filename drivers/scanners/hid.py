@@ -1,7 +1,10 @@
-"""USB HID (keyboard-wedge) barcode scanner through evdev.
+"""USB HID (keyboard-wedge) barcode scanner through its Linux input event device.
 
 The device is grabbed exclusively (EVIOCGRAB) so scans do not type into the console. The
-records read from the event device are decoded by the pure `hid_events` module.
+records read from the event device are decoded by the pure `hid_events` module. The two ioctls
+this needs (EVIOCGVERSION to check that the node is an event device, EVIOCGRAB) are made with
+`fcntl.ioctl` (drivers/ioctl.py), not python-evdev: evdev publishes no wheels, so it would need
+a C compiler and kernel headers on every Pi a release is installed on.
 
 Simulation mode: when `device` is a FIFO instead of a character device, the driver reads the
 same `struct input_event` records from it without grabbing. `edge-sim hid-scanner` writes them.
@@ -11,6 +14,8 @@ writer closing the FIFO is treated like an unplug: the driver reopens it with ba
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -20,6 +25,7 @@ import structlog
 
 from drivers.errors import DeviceGone
 from drivers.fdreader import FdReader, ReopeningDevice
+from drivers.ioctl import EVIOCGRAB, EVIOCGVERSION, eviocgname
 from drivers.scanners.base import RawScan
 from drivers.scanners.hid_events import InputEventParser, KeyDecoder
 from drivers.scanners.xkb import load_layout
@@ -41,7 +47,7 @@ class HidScanner(ReopeningDevice):
         self._gap_s = inter_key_timeout_ms / 1000
         self._grab = grab
         self._reopen_max_s = reopen_max_s
-        self._evdev: Any = None
+        self._grabbed = False
         self._fd: int | None = None
         self._reader: FdReader | None = None
         self._parser = InputEventParser()
@@ -53,52 +59,55 @@ class HidScanner(ReopeningDevice):
     def _open_now(self) -> None:
         try:
             mode = os.stat(self._path).st_mode
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
-        if stat.S_ISCHR(mode):
-            self._open_evdev()
-            simulated = False
-        else:
-            try:
-                self._fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
-            simulated = True
-        assert self._fd is not None
+        event_device = stat.S_ISCHR(mode)
+        name = self._claim(self._fd) if event_device else None
         self._parser = InputEventParser()
         self._decoder = KeyDecoder(self._keymap, int(self._gap_s * 1_000_000))
         self._reader = FdReader(self._fd, self._path)
-        self._log.info("scanner.opened", simulated=simulated, grabbed=self._evdev is not None and self._grab)
+        self._log.info("scanner.opened", simulated=not event_device, grabbed=self._grabbed, name=name)
 
-    def _open_evdev(self) -> None:
-        import evdev  # imported here: only a real input device needs the C extension's ioctls
-
+    def _claim(self, fd: int) -> str:
+        """Check that `fd` is an input event device and grab it; returns the device's name."""
+        version = bytearray(4)
         try:
-            device = evdev.InputDevice(self._path)
+            fcntl.ioctl(fd, EVIOCGVERSION, version)
         except OSError as exc:
-            raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
+            os.close(fd)
+            self._fd = None
+            raise DeviceGone(
+                f"{self._path} is not an input event device (EVIOCGVERSION: {exc.strerror}); "
+                "a HID scanner is /dev/input/event* or /dev/input/by-id/*-event-kbd"
+            ) from None
+        name = bytearray(256)
+        try:
+            fcntl.ioctl(fd, eviocgname(len(name)), name)
+        except OSError:
+            name[:] = b""  # a name is for the log only
         if self._grab:
             try:
-                device.grab()
+                fcntl.ioctl(fd, EVIOCGRAB, 1)
             except OSError as exc:
-                device.close()
-                raise DeviceGone(f"cannot grab {self._path} (another program holds it?): {exc}") from None
-        self._evdev = device
-        self._fd = device.fd
+                os.close(fd)
+                self._fd = None
+                raise DeviceGone(
+                    f"cannot grab {self._path} (another program holds it?): {exc.strerror}"
+                ) from None
+            self._grabbed = True
+        return bytes(name).split(b"\0", 1)[0].decode("utf-8", "replace")
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.stop()
             self._reader = None
-        if self._evdev is not None:
-            device, self._evdev = self._evdev, None
-            try:
-                if self._grab:
-                    device.ungrab()
-            except OSError:
-                pass  # an unplugged device cannot be ungrabbed; closing releases it anyway
-            device.close()
-        elif self._fd is not None:
+        if self._fd is not None:
+            if self._grabbed:
+                # an unplugged device cannot be ungrabbed; closing releases it anyway
+                with contextlib.suppress(OSError):
+                    fcntl.ioctl(self._fd, EVIOCGRAB, 0)
+                self._grabbed = False
             os.close(self._fd)
         self._fd = None
 

@@ -24,6 +24,7 @@ import structlog
 
 from drivers.errors import DeviceGone
 from drivers.fdreader import FdReader, RawFdDevice
+from drivers.ioctl import READ, WRITE, ioc
 from drivers.scanners.base import RawScan
 from drivers.scanners.hidpos_reports import (
     HONEYWELL,
@@ -33,21 +34,15 @@ from drivers.scanners.hidpos_reports import (
     layout_from_descriptor,
 )
 
-
-def _ioc(direction: int, number: int, size: int) -> int:
-    return (direction << 30) | (size << 16) | (ord("H") << 8) | number
-
-
-_READ, _WRITE = 2, 1
 HID_MAX_DESCRIPTOR_SIZE = 4096
-HIDIOCGRDESCSIZE = _ioc(_READ, 0x01, 4)
-HIDIOCGRDESC = _ioc(_READ, 0x02, 4 + HID_MAX_DESCRIPTOR_SIZE)
+HIDIOCGRDESCSIZE = ioc(READ, "H", 0x01, 4)
+HIDIOCGRDESC = ioc(READ, "H", 0x02, 4 + HID_MAX_DESCRIPTOR_SIZE)
 OUTPUT_REDIRECTION = bytes([0xFE, 0x01])
 """Honeywell's feature report 0xFE with value 1: send scans over HID POS."""
 
 
 def hidiocsfeature(length: int) -> int:
-    return _ioc(_READ | _WRITE, 0x06, length)
+    return ioc(READ | WRITE, "H", 0x06, length)
 
 
 class HidPosScanner(RawFdDevice):
