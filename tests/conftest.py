@@ -72,3 +72,20 @@ def printers(tmp_path: Path):  # type: ignore[no-untyped-def]
     yield make
     for sim in made:
         sim.close()
+
+
+@pytest.fixture
+def launches(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`edge-agent launch` processes (tests.release_kit.Launch), stopped at the test's end."""
+    from tests.release_kit import Launch
+
+    started: list[Launch] = []
+
+    def start(config: Path) -> Launch:
+        launch = Launch(config, config.parent / "launch.log").start()
+        started.append(launch)
+        return launch
+
+    yield start
+    for launch in started:
+        launch.kill()

@@ -54,13 +54,26 @@ class Kit:
             line.split()[-1] for line in out.splitlines() if line.startswith("public key:")
         )
         self.deps = folder / "deps"
+        # from a copy: pip builds a local project in its tree (build/, *.egg-info), and two test
+        # workers building the checkout itself at once trip over each other's files
+        import shutil
+
+        checkout = folder / "checkout"
+        shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*IGNORE))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-                        "--wheel-dir", str(self.deps), str(ROOT)], check=True, cwd=folder)  # fmt: skip
+                        "--wheel-dir", str(self.deps), str(checkout)], check=True, cwd=folder)  # fmt: skip
         self.built: dict[tuple[str, tuple[Any, ...]], dict[str, str]] = {}
 
-    def bundle(self, version: str, *patches: tuple[str, str, str], key: Path | None = None) -> dict[str, str]:
-        """{"bundle", "url", "sha256", "signature", "version"} of this checkout at `version`, patched."""
-        cache_key = (version, (*patches, str(key)))
+    def bundle(
+        self,
+        version: str,
+        *patches: tuple[str, str, str],
+        key: Path | None = None,
+        platform: str | None = None,
+    ) -> dict[str, str]:
+        """{"bundle", "url", "sha256", "signature", "version"} of this checkout at `version`, patched.
+        Offline from the session's wheels; for another `platform`, from the package index."""
+        cache_key = (version, (*patches, str(key), platform))
         if cache_key in self.built:
             return self.built[cache_key]
         import shutil
@@ -75,7 +88,8 @@ class Kit:
         output = self.folder / f"bundle-{version}-{len(self.built)}.tar.gz"
         out = subprocess.run(
             [sys.executable, "-m", "edge_agent.fleetctl", "release", "build", "--version", version, "--key",
-             str(key or self.key), "-o", str(output), "--source", str(source), "--wheels-from", str(self.deps), "--json"],
+             str(key or self.key), "-o", str(output), "--source", str(source), "--wheels-from", str(self.deps), "--json",
+             *(["--platform", platform, "--python", "3.11"] if platform else ["--no-index"])],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr

@@ -30,7 +30,6 @@ from tests.release_kit import (
     CRASH_AT_START,
     NEVER_ONLINE,
     Kit,
-    Launch,
     Watch,
     fleet,
     update_args,
@@ -43,20 +42,6 @@ ROOT_TOPIC = "dock/v1/hel1"
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     return Kit(tmp_path_factory.mktemp("release-kit"))
-
-
-@pytest.fixture
-def launches(tmp_path: Path):  # type: ignore[no-untyped-def]
-    started: list[Launch] = []
-
-    def start(config: Path) -> Launch:
-        launch = Launch(config, config.parent / "launch.log").start()
-        started.append(launch)
-        return launch
-
-    yield start
-    for launch in started:
-        launch.kill()
 
 
 def _launch_config(folder: Path, broker: Broker, kit: Kit, device: str = "dock-07", link: Path | None = None,

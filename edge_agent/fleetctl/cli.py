@@ -6,7 +6,10 @@
     edge-fleet tail [SITE[/DEVICE]] [--json] [--count N]
     edge-fleet manifest push SITE FILE [--version N] [--base N] [--chunk N]
     edge-fleet release keygen -o KEY_FILE
-    edge-fleet release build --version V --key KEY_FILE -o BUNDLE [--source DIR] [--wheels-from DIR]
+    edge-fleet release build --version V --key KEY_FILE -o BUNDLE [--platform linux_aarch64|linux_x86_64]
+                             [--python 3.11] [--wheels-from DIR [--no-index]] [--source DIR]
+    edge-fleet release inspect BUNDLE [--signature S] [--public-key K] [-c FILE] [--json]
+    edge-fleet release wheel REQUIREMENT [--platform P] [--python 3.11]
     edge-fleet update SITE/DEVICE|SITE/* --version V --url URL --sha256 H --signature S [--canary N]
 
 Broker options (`--host`, `--port`, `--username`, `--password`, `--ca`, `--cert`, `--key`) come
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 from edge_agent.fleetctl.client import Fleet, config_push
 from edge_agent.fleetctl.commands import cmd_cmd, cmd_ls, cmd_manifest_push, cmd_tail
-from edge_agent.fleetctl.release import cmd_release_build, cmd_release_keygen
+from edge_agent.fleetctl.release import add_parsers
 
 
 def cmd_update(fleet: Fleet | None, args: argparse.Namespace) -> int:
@@ -79,20 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--chunk", type=int, default=3000, help="returns per message")
     mp.add_argument("--progress", action="store_true", help="progress bar even when not on a terminal")
     mp.set_defaults(func=cmd_manifest_push)
-    r = sub.add_parser("release", help="release bundles: keys and builds").add_subparsers(
-        dest="action", required=True
-    )
-    kg = r.add_parser("keygen", help="make an Ed25519 release key; prints its public key")
-    kg.add_argument("-o", "--output", required=True, help="the private key file to write (PEM, mode 600)")
-    kg.set_defaults(func=cmd_release_keygen, offline=True)
-    rb = r.add_parser("build", help="build and sign a release bundle from this checkout")
-    rb.add_argument("--version", required=True, help="the release version (set in the built wheel)")
-    rb.add_argument("--key", required=True, help="Ed25519 private key file (PEM, or the 32-byte seed in hex)")
-    rb.add_argument("-o", "--output", required=True, help="the bundle to write (.tar.gz)")
-    rb.add_argument("--source", help="the checkout (default: the one around the working directory)")
-    rb.add_argument("--wheels-from", help="take dependencies from this folder of wheels, not a package index")
-    rb.add_argument("--json", action="store_true")
-    rb.set_defaults(func=cmd_release_build, offline=True)
+    add_parsers(sub)
     u = sub.add_parser("update", help="send a release to an agent or a site (a canary first) and follow it")
     u.add_argument("target", metavar="SITE/DEVICE|SITE/*")
     u.add_argument("--version", required=True)
@@ -110,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `edge-fleet ... | head` ends quietly, as a Unix tool does, not with a BrokenPipeError
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     if getattr(args, "offline", False):  # release commands need no broker
         code: int = args.func(None, args)

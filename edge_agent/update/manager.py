@@ -1,7 +1,8 @@
 """The release manager of `edge-agent launch`: `update` and `rollback`, health, automatic rollback.
 
 Theory of operation. An `update` is answered at once (accepted, or why not) and then runs as one
-task: download -> verify (digest, then signature) -> install into a new release folder -> switch
+task: download -> verify (digest, then signature, then every wheel's tags against this
+interpreter: `bad_platform`) -> install into a new release folder -> switch
 `current` and restart -> trial. Every step is a `software` state, sent to the running agent (which
 publishes it, retained) and kept in state.json. A trial passes when the new release's agent says
 hello, has opened its storage and has published its state online, within `health_timeout_s`; it
@@ -25,6 +26,7 @@ from edge_agent.config.base import UpdateConfig
 from edge_agent.store.db import schema_of
 from edge_agent.sync.models import rfc3339
 from edge_agent.update.bundle import BundleError, agent_wheel, extract_wheels, fetch, verify
+from edge_agent.update.contents import check_fit
 from edge_agent.update.launcher import Child, Launcher
 from edge_agent.update.protocol import BUSY_STATES, Software, error, parse_update_args
 from edge_agent.update.releases import DISTRIBUTION, Releases, State
@@ -145,6 +147,8 @@ class ReleaseManager:
             self._log.info("bundle.downloaded", release=version, bytes=size)
             self._set(state="verifying")
             await asyncio.to_thread(verify, bundle, args.sha256, args.signature, cfg.public_keys)
+            # a bundle for another platform or Python is refused whole, before anything is unpacked
+            await asyncio.to_thread(check_fit, bundle)
             self._set(state="installing")
             shutil.rmtree(wheels, ignore_errors=True)
             files = await asyncio.to_thread(extract_wheels, bundle, wheels, cfg.max_bundle_mb * 2**20)
