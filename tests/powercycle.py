@@ -1,7 +1,8 @@
 """Power-cut cycles on a running station, shared by tests/test_powercut.py (CI, 50 cycles) and
-bench/powercut.py (500): scans typed, print jobs arriving, desired configurations pushed, then
-the power cut at a random moment (tests/powercut.py) and a restart; after every cut, what the
-agent had acknowledged is checked against what it has now."""
+bench/powercut.py (500): parcels and their items scanned (receipts open, count and close), print
+jobs arriving, desired configurations pushed, then the power cut at a random moment
+(tests/powercut.py) and a restart; after every cut, what the agent had acknowledged is checked
+against what it has now."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulators.central import Central
+from simulators.central import Central, item_scans
+from simulators.samples import ean13
 from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker
 from tests.harness import SimPrinter, wait_until
@@ -37,9 +39,13 @@ class Tally:
     printed_twice: int = 0
     torn: int = 0
     manifest_lost: int = 0
+    receipts_checked: int = 0
+    """Cuts after which a receipt was open, and so checked against the stored scans."""
+    receipt_torn: int = 0
     uncertain: int = 0
     windows: Counter[str] = field(default_factory=Counter)
-    """What each cut fell into: `scan` (a scan typed within 50 ms before it), `job`, `config`."""
+    """What each cut fell into: `scan` (a scan typed within 50 ms before it), `item` (an item
+    scan), `job`, `config`."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -101,11 +107,25 @@ class Station:
     def _scans(self, stop: threading.Event) -> None:
         while not stop.is_set():
             ret = self.rng.choice(self.central.returns)
-            self.scanner.scan(
-                ret["order_number"] if self.rng.random() < 0.7 else f"X-{self.rng.randrange(10**6)}"
-            )
+            expected = self.rng.random() < 0.7
+            self.scanner.scan(ret["order_number"] if expected else f"X-{self.rng.randrange(10**6)}")
             self.last_event["scan"] = time.monotonic()
             time.sleep(self.rng.uniform(0.005, 0.04))
+            if not expected:
+                continue
+            # its items out of the box (a receipt opened): some, all, one too many, a stranger
+            for _ in range(self.rng.randrange(0, 5)):
+                if stop.is_set():
+                    return
+                item = self.rng.choice(ret["items"])
+                code = (
+                    self.rng.choice(item_scans(item))
+                    if self.rng.random() < 0.9
+                    else "]E0" + ean13(9000 + self.rng.randrange(999))
+                )
+                self.scanner.scan(code)
+                self.last_event["item"] = time.monotonic()
+                time.sleep(self.rng.uniform(0.005, 0.04))
 
     def _jobs(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -175,6 +195,7 @@ class Station:
             except (AssertionError, ValueError, TypeError):
                 t.torn += 1
                 t.problems.append(f"cycle {t.cycles}: desired config torn: {desired!r}"[:300])
+        self._check_receipt(stored)
         manifest = sqlite3.connect(self.disk.mount / "state" / "manifest.db")
         try:
             version = int(
@@ -187,6 +208,46 @@ class Station:
             t.problems.append(f"cycle {t.cycles}: manifest {version} after reporting {reported_manifest}")
         t.uncertain = sum(s == "uncertain" for s in jobs.values())
         t.scans_acked, t.jobs_acked, t.configs = len(received), len(self.jobs_acked), len(self.configs)
+
+    def _check_receipt(self, stored: dict[str, str]) -> None:
+        """The open receipt is exactly what its stored item scans counted: each line's units, the
+        extras; and closed receipts are numbered without a gap, each with its event queued."""
+        t = self.tally
+        conn = sqlite3.connect(self.db_path)
+        try:
+            row = conn.execute("SELECT r.receipt_id, r.data FROM meta AS m JOIN receipts AS r ON "
+                               "r.receipt_id = m.value WHERE m.key = 'open_receipt' AND r.state = 'open'").fetchone()  # fmt: skip
+            closed = conn.execute("SELECT receipt_seq, outbox_id FROM receipts WHERE state != 'open' "
+                                  "ORDER BY receipt_seq").fetchall()  # fmt: skip
+        finally:
+            conn.close()
+        seqs = [r[0] for r in closed]
+        if seqs != list(range(1, len(seqs) + 1)) or any(r[1] is None for r in closed):
+            t.receipt_torn += 1
+            t.problems.append(
+                f"cycle {t.cycles}: closed receipts numbered {seqs[-5:]} or without their event"
+            )
+        if row is None:
+            return
+        t.receipts_checked += 1
+        receipt_id, data = row[0], json.loads(row[1])
+        counted: Counter[int] = Counter()
+        extras = 0
+        for payload in stored.values():
+            event = json.loads(payload)
+            if (event.get("receipt") or {}).get("receipt_id") != receipt_id:
+                continue
+            if event["outcome"] == "item":
+                counted[event["receipt"]["line"]] += event.get("qty", 1)
+            elif event["outcome"] == "extra_item":
+                extras += 1
+        have = Counter(
+            {i: line["received_qty"] for i, line in enumerate(data["lines"]) if line["received_qty"]}
+        )
+        if have != counted or len(data["extra"]) != extras:
+            t.receipt_torn += 1
+            t.problems.append(f"cycle {t.cycles}: open receipt {receipt_id} counts {dict(have)} + "
+                              f"{len(data['extra'])} extra; its stored scans {dict(counted)} + {extras}")  # fmt: skip
 
     # --- the end ---------------------------------------------------------------------------
     def finish(self) -> None:
@@ -259,5 +320,6 @@ def run_cycles(folder: Path, broker: Broker, printer: SimPrinter, cycles: int, s
 def summary(t: Tally) -> dict[str, Any]:
     return {"cycles": t.cycles, "scans_acked": t.scans_acked, "jobs_acked": t.jobs_acked, "configs": t.configs,
             "lost": t.lost, "seq_reused": t.seq_reused, "printed_twice": t.printed_twice, "torn": t.torn,
-            "manifest_lost": t.manifest_lost, "uncertain_jobs": t.uncertain, "cut_within_50ms_of": dict(t.windows),
+            "manifest_lost": t.manifest_lost, "receipts_checked": t.receipts_checked,
+            "receipt_torn": t.receipt_torn, "uncertain_jobs": t.uncertain, "cut_within_50ms_of": dict(t.windows),
             "problems": t.problems[:20]}  # fmt: skip

@@ -1,6 +1,7 @@
 """Power cuts (LazyFS) at random moments while scans are typed, print jobs arrive and desired
 configurations are pushed, 50 times: nothing acknowledged is lost, no seq is reused, no job is
-printed twice, no file is torn, and the manifest is whole after every cut."""
+printed twice, no file is torn, the manifest is whole and an open receipt counts exactly its
+stored item scans after every cut."""
 
 from __future__ import annotations
 
@@ -27,4 +28,5 @@ def test_fifty_power_cuts_lose_nothing_acknowledged(tmp_path: Path, broker: Brok
         0,
         0,
     )
+    assert tally.receipt_torn == 0 and tally.receipts_checked >= 10, report
     assert tally.cycles == 50 and tally.scans_acked > 200 and tally.jobs_acked > 50 and tally.configs > 5
