@@ -6,6 +6,7 @@ dependencies' wheels built once per session."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,8 +57,6 @@ class Kit:
         self.deps = folder / "deps"
         # from a copy: pip builds a local project in its tree (build/, *.egg-info), and two test
         # workers building the checkout itself at once trip over each other's files
-        import shutil
-
         checkout = folder / "checkout"
         shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*IGNORE))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
@@ -76,8 +75,6 @@ class Kit:
         cache_key = (version, (*patches, str(key), platform))
         if cache_key in self.built:
             return self.built[cache_key]
-        import shutil
-
         source = self.folder / f"src-{len(self.built)}"
         shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*IGNORE))
         for rel, old, new in patches:

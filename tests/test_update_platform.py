@@ -14,16 +14,12 @@ import pytest
 from tests.broker import Broker
 from tests.release_kit import Kit, Watch, fleet, update_args
 from tests.test_release_platforms import HOST, OTHER
-from tests.test_update import ROOT_TOPIC, _cmd, _launch_config, _online
+from tests.test_update import ROOT_TOPIC, _args, _cmd, _launch_config, _online
 
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     return Kit(tmp_path_factory.mktemp("platform-update-kit"))
-
-
-def _args(bundle: dict[str, str]) -> dict[str, Any]:
-    return {k: bundle[k] for k in ("version", "url", "sha256", "signature")}
 
 
 @pytest.mark.index

@@ -162,27 +162,33 @@ def sha256_of(path: Path) -> bytes:
 
 def verify(path: Path, sha256_hex: str, signature_hex: str, public_keys: Iterable[str]) -> None:
     """The digest, then the signature; a bundle that fails either is deleted."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     try:
         digest = sha256_of(path)
         if digest.hex() != sha256_hex.lower():
             raise BundleError(
                 "bad_digest", f"the bundle's SHA-256 is {digest.hex()}, the update named {sha256_hex.lower()}"
             )
-        signature = bytes.fromhex(signature_hex)
-        for key_hex in public_keys:
-            try:
-                Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(signature, digest)
-                return
-            except InvalidSignature:
-                continue
+        if signing_key(digest, bytes.fromhex(signature_hex), public_keys) is not None:
+            return
         raise BundleError("bad_signature", "the signature is not that of any key in update.public_keys")
     except BundleError:
         with contextlib.suppress(OSError):
             path.unlink()
         raise
+
+
+def signing_key(digest: bytes, signature: bytes, public_keys: Iterable[str]) -> str | None:
+    """The first of `public_keys` (hex) whose Ed25519 signature of `digest` `signature` is."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    for key_hex in public_keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(signature, digest)
+        except (InvalidSignature, ValueError):
+            continue
+        return key_hex
+    return None
 
 
 def extract_wheels(bundle: Path, folder: Path, max_bytes: int) -> list[Path]:

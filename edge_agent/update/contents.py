@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.update.bundle import BundleError, sha256_of
+from edge_agent.update.bundle import BundleError, sha256_of, signing_key
 from edge_agent.update.platforms import PlatformError, describe_host, first_misfit, wheel_tags
 
 MAX_MANIFEST = 1 << 20
@@ -103,9 +103,6 @@ def describe(bundle: Path, signature: str | None, keys: Iterable[tuple[str, str]
 
 
 def _signature(digest: bytes, signature: str | None, keys: list[tuple[str, str]]) -> dict[str, Any]:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     out: dict[str, Any] = {"value": signature, "valid": False, "key": None, "key_source": None,
                            "keys_checked": len(keys)}  # fmt: skip
     if not signature:
@@ -116,12 +113,10 @@ def _signature(digest: bytes, signature: str | None, keys: list[tuple[str, str]]
     except ValueError:
         out["why"] = "the signature is not hex"
         return out
-    for key_hex, source in keys:
-        try:
-            Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(raw, digest)
-        except (InvalidSignature, ValueError):
-            continue
-        out.update(valid=True, key=key_hex, key_source=source)
+    sources = dict(reversed(keys))  # a key given twice: its first source
+    key = signing_key(digest, raw, [k for k, _ in keys])
+    if key is not None:
+        out.update(valid=True, key=key, key_source=sources[key])
         return out
     out["why"] = (
         "no public key to check it with (--public-key or -c FILE)"
