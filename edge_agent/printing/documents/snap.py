@@ -12,6 +12,7 @@ symbol is read back at once; one that does not read the same is put back as it w
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import zxingcpp
@@ -20,6 +21,9 @@ LINEAR = frozenset({"Code128", "Code39", "Code93", "Codabar", "ITF", "EAN8", "EA
                     "DataBarExpanded", "DataBarLimited"})  # fmt: skip
 SQUARE = frozenset({"QRCode", "DataMatrix", "Aztec", "MicroQRCode"})
 GRID = SQUARE | {"PDF417"}
+# grey level -> 1 (dark) or 0: a whole crop thresholded by one bytes.translate, since a getpixel
+# a pixel (~2 us each, a 2D symbol is 10^5 of them) was most of a PDF label's render time
+_DARK = bytes(1 if v < 128 else 0 for v in range(256))
 
 
 def _read(image: Any) -> list[Any]:
@@ -39,8 +43,17 @@ def _bbox(barcode: Any) -> tuple[int, int, int, int]:
     return min(xs), min(ys), max(xs) + 1, max(ys) + 1
 
 
-def _runs(line: list[bool]) -> list[tuple[bool, int]]:
-    out: list[tuple[bool, int]] = []
+def _dark(hi: Any, box: tuple[int, int, int, int]) -> tuple[bytes, int, int]:
+    """The pixels of `box` (cut to the image) row by row, 1 dark, 0 light; with its width and height."""
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(hi.width, box[2]), min(hi.height, box[3])
+    if x1 <= x0 or y1 <= y0:
+        return b"", 0, 0
+    grey = hi if hi.mode == "L" else hi.convert("L")
+    return grey.crop((x0, y0, x1, y1)).tobytes().translate(_DARK), x1 - x0, y1 - y0
+
+
+def _runs(line: Sequence[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
     for dark in line:
         if out and out[-1][0] == dark:
             out[-1] = (dark, out[-1][1] + 1)
@@ -61,13 +74,13 @@ def _module(lengths: list[int]) -> float:
     return unit
 
 
-def _line(hi: Any, box: tuple[int, int, int, int], vertical: bool) -> list[bool]:
+def _line(hi: Any, box: tuple[int, int, int, int], vertical: bool) -> bytes:
     x0, y0, x1, y1 = box
     if vertical:
         x = (x0 + x1) // 2
-        return [hi.getpixel((x, y)) < 128 for y in range(max(0, y0), min(hi.height, y1))]
+        return _dark(hi, (x, y0, x + 1, y1))[0]
     y = (y0 + y1) // 2
-    return [hi.getpixel((x, y)) < 128 for x in range(max(0, x0), min(hi.width, x1))]
+    return _dark(hi, (x0, y, x1, y + 1))[0]
 
 
 def _dots(unit: float, scale: float) -> int:
@@ -109,10 +122,12 @@ def _redraw_linear(hi: Any, target: Any, barcode: Any, scale: float) -> None:
 
 def _redraw_grid(hi: Any, target: Any, barcode: Any, scale: float) -> None:
     x0, y0, x1, y1 = _bbox(barcode)
-    rows = [[hi.getpixel((x, y)) < 128 for x in range(x0, x1)] for y in range(y0, y1)]
-    cols = [[rows[y][x] for y in range(len(rows))] for x in range(len(rows[0]))] if rows else []
-    across = [n for row in rows[:: max(1, len(rows) // 12)] for _, n in _runs(row)]
-    down = [n for col in cols[:: max(1, len(cols) // 12)] for _, n in _runs(col)]
+    dark, width, height = _dark(hi, (x0, y0, x1, y1))
+    if not width:
+        return
+    rows = [dark[y * width : (y + 1) * width] for y in range(height)]
+    across = [n for row in rows[:: max(1, height // 12)] for _, n in _runs(row)]
+    down = [n for x in range(0, width, max(1, width // 12)) for _, n in _runs(dark[x::width])]
     if len(across) < 4 or len(down) < 4:
         return
     ux, uy = _module(across), _module(down)
