@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-NONE, WRITE, READ = 0, 1, 2
+WRITE, READ = 1, 2  # _IOC_WRITE, _IOC_READ
 INT_SIZE = struct.calcsize("i")
 
 

@@ -63,20 +63,24 @@ class HidScanner(ReopeningDevice):
         except OSError as exc:
             raise DeviceGone(f"cannot open {self._path}: {exc.strerror}") from None
         event_device = stat.S_ISCHR(mode)
-        name = self._claim(self._fd) if event_device else None
+        try:
+            name = self._claim(self._fd) if event_device else None
+        except DeviceGone:
+            os.close(self._fd)
+            self._fd = None
+            raise
         self._parser = InputEventParser()
         self._decoder = KeyDecoder(self._keymap, int(self._gap_s * 1_000_000))
         self._reader = FdReader(self._fd, self._path)
         self._log.info("scanner.opened", simulated=not event_device, grabbed=self._grabbed, name=name)
 
     def _claim(self, fd: int) -> str:
-        """Check that `fd` is an input event device and grab it; returns the device's name."""
+        """Check that `fd` is an input event device and grab it; returns the device's name. Raises
+        DeviceGone, and the caller closes `fd`."""
         version = bytearray(4)
         try:
             fcntl.ioctl(fd, EVIOCGVERSION, version)
         except OSError as exc:
-            os.close(fd)
-            self._fd = None
             raise DeviceGone(
                 f"{self._path} is not an input event device (EVIOCGVERSION: {exc.strerror}); "
                 "a HID scanner is /dev/input/event* or /dev/input/by-id/*-event-kbd"
@@ -90,8 +94,6 @@ class HidScanner(ReopeningDevice):
             try:
                 fcntl.ioctl(fd, EVIOCGRAB, 1)
             except OSError as exc:
-                os.close(fd)
-                self._fd = None
                 raise DeviceGone(
                     f"cannot grab {self._path} (another program holds it?): {exc.strerror}"
                 ) from None
