@@ -37,6 +37,11 @@ from ruamel.yaml import YAML
 from simulators.central import Central, item_scans, labels_of
 from simulators.samples import s10
 
+# the checkout: its config/demo.yaml is the default, and the feedback scripts it names are relative
+# to it, so the demo runs the same from any working directory
+CHECKOUT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = CHECKOUT / "config" / "demo.yaml"
+
 
 def _spawn_sim(kind: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -187,9 +192,14 @@ class _Running:
 
 
 def _run(args: argparse.Namespace, demo: _Running) -> int:
-    config = YAML(typ="safe", pure=True).load(
-        Path(args.config).read_text(encoding="utf-8")
-    )  # YAML 1.2, as the agent
+    path = Path(args.config).resolve() if args.config else DEMO_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"edge-sim demo: cannot read the demo's configuration {path}: {exc.strerror} "
+              "(pass -c FILE, e.g. the checkout's config/demo.yaml)", file=sys.stderr)  # fmt: skip
+        return 2
+    config = YAML(typ="safe", pure=True).load(text)  # YAML 1.2, as the agent
     state = Path(config["storage"]["path"])
     if args.fresh and state.exists():
         shutil.rmtree(state)
@@ -235,7 +245,8 @@ def _run(args: argparse.Namespace, demo: _Running) -> int:
         place = ["--fifo", where] if protocol == "hid" else ["--link", where]
         sims.append(("scale", _spawn_sim("scale", "--protocol", protocol, *place, "--stay")))
         print(f"demo: simulated {protocol} scale {scale['id']} at {where}", file=sys.stderr)
-    demo.agent = agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", args.config])
+    demo.agent = agent = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "-c", str(path)],
+                                          cwd=CHECKOUT if path == DEMO_CONFIG else None)  # fmt: skip
     display = config.get("display") or {}
     if display.get("enabled", True):
         print(f"demo: station display at http://{display.get('host', '127.0.0.1')}:{display.get('port', 8080)}/",
@@ -324,7 +335,12 @@ def _finish(
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default=os.environ.get("EDGE_DEMO_CONFIG", "config/demo.yaml"))
+    p.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("EDGE_DEMO_CONFIG"),
+        help="the agent's configuration (default: the checkout's config/demo.yaml)",
+    )
     p.add_argument("--interval", type=float, default=1.2, help="seconds between payloads")
     p.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)"

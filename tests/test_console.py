@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from structlog import dev
 
 from edge_agent.logs.console import ConsoleLines
 from tests.agentproc import write_config
@@ -82,6 +83,29 @@ def test_a_bad_read_shows_why_and_other_events_stay_key_value() -> None:
                                    "order_number": "ORD-1", "verdict": "short", "received": 2, "expected": 3,
                                    "extra": 1, "closed_by": "done", "receipt_seq": 7})  # fmt: skip
     assert closed.endswith("receipt SHORT      ORD-1 2/3 items +1 extra by done #7")
+
+
+@pytest.mark.parametrize("columns", [40, 80, 132])
+def test_a_parcels_weight_is_one_line_and_a_light_one_is_red(columns: int) -> None:
+    render = ConsoleLines(Narrow(columns), colors=True)
+    weighed = {"event": "scan.weighed", "timestamp": SCAN["timestamp"], "scanner": "s1", "seq": 42,
+               "grams": 120.0, "expected_g": 760, "check": "light", "waited_ms": 97, "event_id": "0193"}  # fmt: skip
+    light = render(None, "info", weighed)
+    plain = ANSI.sub("", light)
+    assert "\n" not in light and len(plain) <= columns, plain
+    assert f"{dev.RED}LIGHT" in light  # the outcome's colour: a problem
+    if columns >= 132:
+        assert plain.endswith(" s1 LIGHT      120 g, expected 760 g: check the contents (waited 97 ms) #42")
+    elif columns == 80:  # the wait gives way first
+        assert plain.endswith(" s1 LIGHT      120 g, expected 760 g: check the contents #42")
+    assert plain.endswith("#42")
+    ok = ANSI.sub("", render(None, "info", {**weighed, "grams": 771.4, "check": "ok"}))
+    unknown = ANSI.sub(
+        "", render(None, "info", {**weighed, "grams": None, "expected_g": None, "check": "unknown"})
+    )
+    if columns >= 80:
+        assert " s1 WEIGHT OK  771 g, expected 760 g (waited 97 ms) #42" in ok
+        assert " s1 WEIGHT ?   no stable weight (waited 97 ms) #42" in unknown
 
 
 def test_the_agent_on_a_terminal_prints_a_line_a_scan(tmp_path: Path, broker: Broker) -> None:

@@ -4,7 +4,9 @@ terminal reads.
 Theory of operation: a scan is the event an operator looks for, so `scan.stored` is one line no
 wider than the terminal (its width read at each line, so a resized window is followed): local
 time, scanner, the outcome in its colour, the payload (control characters shown, cut with `…`
-where it must be), the order or return, the latency and `seq`. A receipt's close is one line too.
+where it must be), the order or return, the latency and `seq`. The parcel's weight, which follows
+its scan once the pan has settled (`scan.weighed`), is one line too, its check in colour (a light
+or heavy parcel red), and so is a receipt's close.
 Every other event falls through to structlog's own `ConsoleRenderer` (key=value), with the
 same local time column. Colours are
 structlog's (`structlog.dev`), and only on a terminal; JSON lines are for everything else.
@@ -29,6 +31,8 @@ _OUTCOME_STYLE = {
     "invalid": dev.RED,
     "command": dev.CYAN,
 }
+_CHECK = {"ok": ("WEIGHT OK", dev.GREEN), "light": ("LIGHT", dev.RED), "heavy": ("HEAVY", dev.RED),
+          "unknown": ("WEIGHT ?", dev.DIM)}  # fmt: skip
 _VERDICT_STYLE = {"complete": dev.GREEN, "short": dev.YELLOW, "extra": dev.YELLOW, "cancelled": dev.DIM}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -74,6 +78,8 @@ class ConsoleLines:
             return self._scan(event)
         if kind == "receipt.closed" and "return_id" in event:
             return self._receipt(event)
+        if kind == "scan.weighed" and "seq" in event:
+            return self._weighed(event)
         if "timestamp" in event:  # the same local clock column as the scan lines
             event["timestamp"] = _clock(event["timestamp"])
         return str(self._fallback(logger, name, event))
@@ -127,3 +133,25 @@ class ConsoleLines:
         tail = [self._paint(dev.BRIGHT, str(e.get("order_number") or e.get("return_id"))), counts,
                 f"by {e.get('closed_by')}", self._paint(dev.DIM, f"#{e.get('receipt_seq')}")]  # fmt: skip
         return self._fit(head, "", tail)
+
+    def _weighed(self, e: MutableMapping[str, Any]) -> str:
+        check = str(e.get("check") or "unknown")
+        label, style = _CHECK.get(check, (check.upper(), dev.BRIGHT))
+        head = [
+            self._paint(dev.DIM, _clock(e.get("timestamp"))),
+            str(e.get("scanner") or "-"),
+            self._paint(style, label.ljust(_OUTCOME_WIDTH)),
+        ]
+        grams, expected = e.get("grams"), e.get("expected_g")
+        weight = "no stable weight" if grams is None else f"{round(grams)} g"
+        if expected is not None:
+            weight += f", expected {round(expected)} g"
+        if check in ("light", "heavy"):
+            weight += ": check the contents"
+        seq = self._paint(dev.DIM, f"#{e['seq']}")
+        waited = e.get("waited_ms")
+        if isinstance(waited, int):  # the wait is what gives way first on a narrow terminal
+            full = [*head, weight, f"(waited {waited} ms)", seq]
+            if _visible(" ".join(full)) <= self._width():
+                return " ".join(full)
+        return self._fit(head, weight, [seq])
