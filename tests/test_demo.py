@@ -90,3 +90,12 @@ def test_demo_stops_all_its_children_on_sigterm_and_sighup(tmp_path: Path, signu
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         log.close()
+
+
+def test_demo_names_a_configuration_it_cannot_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    result = subprocess.run(sim_cmd("demo", "-c", str(missing)), capture_output=True, text=True, timeout=30,
+                            cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot read the demo's configuration {missing}" in result.stderr
+    assert "Traceback" not in result.stderr
