@@ -70,6 +70,25 @@ def a4_with_label() -> tuple[bytes, tuple[Code, ...]]:
     return bytes(pdf.output()), codes
 
 
+def a4_packing_slip() -> tuple[bytes, tuple[Code, ...]]:
+    """An A4 packing slip filling the page: an item's EAN-13 and the order's Code 128 at the
+    GS1 nominal 0.33 mm module, a DataMatrix at 1 mm. Fitted to a 4x6 label (or 72 mm of paper) the page
+    shrinks to a half or a third, so a module is 1-2 dots: a thin bar there rasterises 2 pixels
+    wide in one place and 4 in another, the case where bar widths alone misjudge the module."""
+    codes = (Code("EAN13", "4006381333931"), Code("Code128", "SO-88121-R100234"),
+             Code("DataMatrix", "RET1 R100234"))  # fmt: skip
+    pdf = FPDF(unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.text(6, 12, "Packing slip SO-88121: 1 x Villasukat, 1 x Kumisaappaat 42")
+    draw(pdf, codes[0], 6, 30, 0.33, 15)
+    draw(pdf, codes[1], 6, 60, 0.33, 15)
+    draw(pdf, codes[2], 6, 90, 1.0)
+    pdf.text(6, 280, "Returns HEL1, Varastotie 5, 01510 Vantaa")
+    return bytes(pdf.output()), codes
+
+
 def two_pages() -> tuple[bytes, tuple[Code, ...]]:
     """A label and a packing note with its own barcode, one page each."""
     codes = (Code("Code128", "SO-88121"), Code("QRCode", "PACK R100234"))

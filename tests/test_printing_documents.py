@@ -25,13 +25,14 @@ from simulators.central import Central
 from simulators.printed import escpos_bitmaps, gf_bitmaps, to_image
 from tests.agentproc import write_config
 from tests.broker import Broker
-from tests.documents import a4_with_label, carrier_4x6, png_label, read_codes, two_pages
+from tests.documents import a4_packing_slip, a4_with_label, carrier_4x6, png_label, read_codes, two_pages
 from tests.harness import wait_until
 from tests.test_printing_jobs import events, job
 
 DOCUMENTS = {
     "carrier 4x6 PDF": ("pdf", carrier_4x6),
     "A4 page holding a label": ("pdf", a4_with_label),
+    "A4 packing slip, 0.33 mm modules": ("pdf", a4_packing_slip),
     "2-page PDF": ("pdf", two_pages),
     "PNG at 300 dpi": ("image", lambda: png_label(300)),
     "PNG 6x4 at 203 dpi": ("image", lambda: png_label(203, landscape=True)),
@@ -45,13 +46,15 @@ def printed_images(lang: str, data: bytes) -> list[Image.Image]:
     return [to_image(bitmap, per_row) for bitmap, per_row in pages]
 
 
-def code128_runs(image: Image.Image) -> list[int]:
-    """Bar and space widths across the middle of the first Code 128 found, in dots (the image
-    turned first so that its bars stand upright)."""
+def linear_bars(image: Image.Image, fmt: str) -> tuple[list[int], int, int]:
+    """The first `fmt` symbol found, its bars upright: bar and space widths across its middle in
+    dots, and how many dark pixels lie in its columns within 3 rows above and below its bars (the
+    rows on which every line is the middle line's). 0 for a symbol redrawn whole: no stubs of the
+    bars as rendered, no guard bars left behind."""
     import zxingcpp
 
     def first(img: Image.Image) -> Any:
-        return next(b for b in zxingcpp.read_barcodes(img) if b.format.name.replace(" ", "") == "Code128")
+        return next(b for b in zxingcpp.read_barcodes(img) if b.format.name.replace(" ", "") == fmt)
 
     barcode = first(image)
     if barcode.orientation % 180:
@@ -62,7 +65,12 @@ def code128_runs(image: Image.Image) -> list[int]:
     ys = [p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y]
     y = (min(ys) + max(ys)) // 2
     # from well inside the quiet zones on either side (zxing-cpp's corners may sit inside the end bars)
-    row = [image.getpixel((x, y)) < 128 for x in range(max(0, min(xs) - 30), min(image.width, max(xs) + 31))]
+    x0, x1 = max(0, min(xs) - 30), min(image.width, max(xs) + 31)
+
+    def line(at: int) -> list[bool]:
+        return [image.getpixel((x, at)) < 128 for x in range(x0, x1)]
+
+    row = line(y)
     runs, count = [], 1
     for a, b in itertools.pairwise(row):
         if a == b:
@@ -75,7 +83,13 @@ def code128_runs(image: Image.Image) -> list[int]:
         runs.pop(0)
     while runs and not runs[-1][0]:
         runs.pop()
-    return [n for _, n in runs]
+    top, bottom = y, y
+    while top > 0 and line(top - 1) == row:
+        top -= 1
+    while bottom < image.height - 1 and line(bottom + 1) == row:
+        bottom += 1
+    around = [*range(max(0, top - 3), top), *range(bottom + 1, min(image.height, bottom + 4))]
+    return [n for _, n in runs], bottom - top + 1, sum(sum(line(r)) for r in around)
 
 
 @pytest.mark.parametrize("printer", list(PRINTERS))
@@ -91,12 +105,13 @@ def test_every_barcode_reads_back_from_the_raster_on_whole_dots(document: str, p
         assert height is None or r.rows <= height
         image = to_image(r.bitmap, r.bytes_per_row)
         found |= read_codes(image)
-        if any(c.format == "Code128" for c in codes) and read_codes(image) & {
-            ("Code128", c.text) for c in codes
-        }:
-            runs = code128_runs(image)
+        for fmt in {c.format for c in codes} & {"Code128", "EAN13"}:
+            if not read_codes(image) & {(fmt, c.text) for c in codes}:
+                continue  # on the other page
+            runs, tall, stray = linear_bars(image, fmt)
             module = min(runs)
             assert all(n % module == 0 for n in runs), runs  # every bar and space whole modules of whole dots
+            assert tall >= 40 and stray == 0, (fmt, tall, stray)  # the bars whole, nothing left around them
     assert {(c.format, c.text) for c in codes} <= found
     assert len(pages) == (2 if document == "2-page PDF" else 1)
 

@@ -74,6 +74,24 @@ def _module(lengths: list[int]) -> float:
     return unit
 
 
+def _ideal_runs(barcode: Any) -> list[int] | None:
+    """The symbol's bars and spaces in modules, as zxing-cpp encodes what it read; None where it
+    cannot. A thin bar at 2-3 pixels a module measures 2 here and 4 there, and runs alone can
+    then give a module a third too small (an EAN-13 on a shrunk A4 page did); the symbology
+    knows the widths. Used only where it has as many runs as measured, each within 3/4 of a
+    module of it (an encoder choosing other code sets draws another symbol)."""
+    try:
+        made = zxingcpp.create_barcode(barcode.text, barcode.format)
+        view = memoryview(made.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
+    except (ValueError, RuntimeError, TypeError):
+        return None
+    height, width = view.shape or (0, 0)
+    if not width:
+        return None
+    middle = view.tobytes()[(height // 2) * width : (height // 2 + 1) * width].translate(_DARK)
+    return [n for _, n in _runs(middle)]
+
+
 def _line(hi: Any, box: tuple[int, int, int, int], vertical: bool) -> bytes:
     x0, y0, x1, y1 = box
     if vertical:
@@ -91,6 +109,53 @@ def _dots(unit: float, scale: float) -> int:
     return nearest if nearest <= exact * 1.03 else max(1, math.floor(exact))
 
 
+def _bars_across(hi: Any, box: tuple[int, int, int, int], vertical: bool) -> tuple[int, int, int, int]:
+    """How far a linear symbol's bars reach across its reading line, in `hi`'s pixels: (from, to)
+    of the bars, and (from, to) of what is to be cleared. zxing-cpp's box holds the lines it read,
+    which can stop a pixel or two short of the bars' ends (left in the label, they print as a
+    dotted line), and an EAN's guard bars reach below the rest. A line is a bar line while it is
+    the middle line give or take a tenth of its pixels; beyond that, a line whose dark pixels
+    all lie on the middle line's bars (guard bars, an anti-aliased end) is cleared too."""
+    x0, y0, x1, y1 = box
+    a0, a1, limit = (x0, x1, hi.width) if vertical else (y0, y1, hi.height)
+    reach = (a1 - a0) // 2 + 8
+    lo, up = max(0, a0 - reach), min(limit, a1 + reach)
+    dark, width, height = _dark(hi, (lo, y0, up, y1) if vertical else (x0, lo, x1, up))
+    count = width if vertical else height
+    if not count:
+        return a0, a1, a0, a1
+
+    def line(i: int) -> int:  # one byte a pixel, 0 or 1: a line's pixels as one int's bits
+        return int.from_bytes(dark[i::width] if vertical else dark[i * width : (i + 1) * width], "big")
+
+    middle_at = min(count - 1, max(0, (a0 + a1) // 2 - lo))
+    middle, length = line(middle_at), (height if vertical else width)
+
+    def bars(i: int) -> bool:
+        return (line(i) ^ middle).bit_count() <= length // 10
+
+    def tail(i: int) -> bool:
+        v = line(i)
+        return v != 0 and (v & ~middle).bit_count() <= max(1, length // 50)
+
+    b0 = b1 = middle_at
+    while b0 > 0 and bars(b0 - 1):
+        b0 -= 1
+    while b1 < count - 1 and bars(b1 + 1):
+        b1 += 1
+    c0, c1 = b0, b1
+    while c0 > 0 and tail(c0 - 1):
+        c0 -= 1
+    while c1 < count - 1 and tail(c1 + 1):
+        c1 += 1
+    return lo + b0, lo + b1 + 1, min(a0, lo + c0), max(a1, lo + c1 + 1)
+
+
+def _span(v0: float, v1: float, scale: float) -> tuple[int, int]:
+    """`hi`'s [v0, v1) in the target's pixels, every pixel it touches."""
+    return math.floor(v0 * scale), math.ceil(v1 * scale)
+
+
 def _redraw_linear(hi: Any, target: Any, barcode: Any, scale: float) -> None:
     vertical = barcode.orientation % 180 == 90
     box = _bbox(barcode)
@@ -101,23 +166,66 @@ def _redraw_linear(hi: Any, target: Any, barcode: Any, scale: float) -> None:
         runs.pop()
     if len(runs) < 5:
         return
-    unit = _module([n for _, n in runs])
+    measured = [n for _, n in runs]
+    ideal = _ideal_runs(barcode)
+    unit = sum(measured) / sum(ideal) if ideal and len(ideal) == len(measured) else 0.0
+    if unit and all(abs(n / unit - k) <= 0.75 for n, k in zip(measured, ideal or [], strict=True)):
+        counts = [(dark, k) for (dark, _), k in zip(runs, ideal or [], strict=True)]
+    else:
+        unit = _module(measured)
+        counts = [(dark, max(1, round(n / unit))) for dark, n in runs]
     dots = _dots(unit, scale)
-    counts = [(dark, max(1, round(n / unit))) for dark, n in runs]
-    x0, y0, x1, y1 = (round(v * scale) for v in box)
-    along0, along1 = (y0, y1) if vertical else (x0, x1)
+    bars_from, bars_to, clear_from, clear_to = _bars_across(hi, box, vertical)
+    along0, along1 = _span(*((box[1], box[3]) if vertical else (box[0], box[2])), scale)
+    b0, b1 = _span(bars_from, bars_to, scale)
+    c0, c1 = _span(clear_from, clear_to, scale)
     total = sum(n for _, n in counts) * dots
     start = along0 + (along1 - along0 - total) // 2
     draw = _drawer(target)
-    draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
+    if vertical:
+        draw.rectangle([c0, along0, c1 - 1, along1 - 1], fill=255)
+    else:
+        draw.rectangle([along0, c0, along1 - 1, c1 - 1], fill=255)
     at = start
     for dark, n in counts:
         if dark:
             if vertical:
-                draw.rectangle([x0, at, x1 - 1, at + n * dots - 1], fill=0)
+                draw.rectangle([b0, at, b1 - 1, at + n * dots - 1], fill=0)
             else:
-                draw.rectangle([at, y0, at + n * dots - 1, y1 - 1], fill=0)
+                draw.rectangle([at, b0, at + n * dots - 1, b1 - 1], fill=0)
         at += n * dots
+
+
+def _grid_size(barcode: Any) -> tuple[int, int] | None:
+    """(columns, rows) of modules of a symbol whose size zxing-cpp reports with it: QR's and
+    Micro QR's version, Data Matrix's `RxC`. Counting runs cannot tell a module from an
+    anti-aliased edge pixel when a symbol has few rows (a Data Matrix of 8 x 32 did not)."""
+    extra = barcode.extra if isinstance(barcode.extra, dict) else {}
+    version, name = str(extra.get("Version", "")), _name(barcode)
+    if name == "QRCode" and version.isdigit():
+        return (17 + 4 * int(version),) * 2
+    if name == "MicroQRCode" and version[1:].isdigit():
+        return (9 + 2 * int(version[1:]),) * 2
+    rows, _, columns = version.partition("x")
+    if name == "DataMatrix" and rows.isdigit() and columns.isdigit():
+        size = (int(columns), int(rows))
+        return (size[1], size[0]) if barcode.orientation % 180 == 90 else size
+    return None
+
+
+def _free_around(target: Any, box: tuple[int, int, int, int], width: int, height: int, quiet: int) -> bool:
+    """Whether a symbol `width` x `height` centred on `box`, and `quiet` pixels around it, would
+    cover nothing but white outside `box`. A 2D symbol then takes the nearest whole dots even
+    where that is over 3 % larger than drawn: at 2 dots a module zxing-cpp misses a small
+    Data Matrix in some places on a page, at 3 it finds it everywhere."""
+    x0, y0, x1, y1 = box
+    left, top = x0 + (x1 - x0 - width) // 2 - quiet, y0 + (y1 - y0 - height) // 2 - quiet
+    right, bottom = left + width + 2 * quiet, top + height + 2 * quiet
+    if left < 0 or top < 0 or right > target.width or bottom > target.height:
+        return False
+    around = target.crop((left, top, right, bottom))
+    around.paste(255, (x0 - left, y0 - top, x1 - left, y1 - top))
+    return bool(around.getextrema()[0] >= 128)
 
 
 def _redraw_grid(hi: Any, target: Any, barcode: Any, scale: float) -> None:
@@ -126,20 +234,28 @@ def _redraw_grid(hi: Any, target: Any, barcode: Any, scale: float) -> None:
     if not width:
         return
     rows = [dark[y * width : (y + 1) * width] for y in range(height)]
-    across = [n for row in rows[:: max(1, height // 12)] for _, n in _runs(row)]
-    down = [n for x in range(0, width, max(1, width // 12)) for _, n in _runs(dark[x::width])]
-    if len(across) < 4 or len(down) < 4:
-        return
-    ux, uy = _module(across), _module(down)
     square = _name(barcode) in SQUARE
-    if square:
-        ux = uy = (ux + uy) / 2
-    nx, ny = max(1, round((x1 - x0) / ux)), max(1, round((y1 - y0) / uy))
+    size = _grid_size(barcode)
+    if size is not None and 0.8 <= (width / size[0]) / (height / size[1]) <= 1.25:
+        nx, ny = size
+    else:
+        across = [n for row in rows[:: max(1, height // 12)] for _, n in _runs(row)]
+        down = [n for x in range(0, width, max(1, width // 12)) for _, n in _runs(dark[x::width])]
+        if len(across) < 4 or len(down) < 4:
+            return
+        ux, uy = _module(across), _module(down)
+        if square:
+            ux = uy = (ux + uy) / 2
+        nx, ny = max(1, round((x1 - x0) / ux)), max(1, round((y1 - y0) / uy))
     ux, uy = (x1 - x0) / nx, (y1 - y0) / ny
     mx, my = _dots(ux, scale), _dots(uy, scale)
     if square:
         mx = my = min(mx, my)
-    tx0, ty0, tx1, ty1 = (round(v * scale) for v in (x0, y0, x1, y1))
+    tx0, tx1 = _span(x0, x1, scale)
+    ty0, ty1 = _span(y0, y1, scale)
+    up = max(mx, round(ux * scale)), max(my, round(uy * scale))
+    if up != (mx, my) and _free_around(target, (tx0, ty0, tx1, ty1), nx * up[0], ny * up[1], max(up)):
+        mx, my = up
     left, top = tx0 + (tx1 - tx0 - nx * mx) // 2, ty0 + (ty1 - ty0 - ny * my) // 2
     draw = _drawer(target)
     draw.rectangle([tx0, ty0, tx1 - 1, ty1 - 1], fill=255)
@@ -169,7 +285,8 @@ def snap(hi: Any, target: Any, scale: float) -> int:
         if name in GRID and barcode.orientation % 90:
             continue
         x0, y0, x1, y1 = (round(v * scale) for v in _bbox(barcode))
-        margin = max(8, (x1 - x0) // 4)
+        # room for what a redraw may touch beyond the box: a symbol a little wider, guard bars
+        margin = max(8, (x1 - x0) // 4, (y1 - y0) // 2 + 10)
         region = (
             max(0, x0 - margin),
             max(0, y0 - margin),
