@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from tests.broker import free_port
@@ -48,6 +50,14 @@ class IppEvePrinter:
             test.write_text(STATUS_TEST)
         r = subprocess.run(["ipptool", "-T", "2", "-t", self.url, str(test)], capture_output=True, text=True)
         return r.returncode == 0
+
+    def set_trays(self, main: int, bypass: int = -2) -> None:
+        """Sheets in the main and the by-pass tray (-2: unknown), through ippeveprinter's own
+        media form (a GET of /media); a tray at 0 makes it report `media-empty-report`."""
+        query = urllib.parse.urlencode({"size1": "iso_a4_210x297mm", "type1": "stationery", "level1": main,
+                                        "size3": "iso_dl_110x220mm", "type3": "envelope", "level3": bypass})  # fmt: skip
+        with urllib.request.urlopen(f"http://localhost:{self.port}/media?{query}", timeout=10) as answer:
+            answer.read()
 
     def documents(self) -> list[bytes]:
         """What it received, oldest first."""

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,12 @@ from tests.ipp import IppEvePrinter
 from tests.test_printing_documents import final
 from tests.test_printing_jobs import events, job
 
+IDLE = "printer-state (enum) = idle\nprinter-state-reasons (keyword) = "
+TRAYS = ("type=sheetFeedAutoRemovableTray;mediafeed=0;mediaxfeed=0;maxcapacity=-2;level=-2;status=0;name=auto,"
+         "type=sheetFeedAutoRemovableTray;mediafeed=29700;mediaxfeed=21000;maxcapacity=250;level={};status=0;"
+         "name=main,type=sheetFeedManual;mediafeed=22000;mediaxfeed=11000;maxcapacity=25;level={};status=0;"
+         "name=by-pass-tray")  # fmt: skip
+
 
 @pytest.mark.parametrize(
     ("lines", "state"),
@@ -44,6 +51,12 @@ from tests.test_printing_jobs import events, job
         ("printer-state (enum) = stopped\nprinter-state-reasons (keyword) = media-jam-error", "error"),
         ("printer-state (enum) = idle\nprinter-state-reasons (keyword) = offline", "offline"),
         ("printer-state-reasons (keyword) = none", "unknown"),
+        # ippeveprinter's own report of an empty tray: out of paper only when no tray has any left
+        (f"{IDLE}media-empty-report\nmedia-ready (no-value) = no-value", "paper_out"),
+        (f"{IDLE}media-empty-report\nprinter-input-tray (1setOf octetString) = {TRAYS.format(0, -2)}", "paper_out"),
+        (f"{IDLE}media-empty-report\nprinter-input-tray (1setOf octetString) = {TRAYS.format(250, 0)}", "ready"),
+        (f"{IDLE}media-empty-report\nprinter-input-tray (1setOf octetString) = {TRAYS.format(-2, -2)}", "ready"),
+        (f"{IDLE}media-low-report\nprinter-input-tray (1setOf octetString) = {TRAYS.format(0, 0)}", "ready"),
     ],
 )  # fmt: skip
 def test_ipp_states_map_to_the_contracts(lines: str, state: str) -> None:
@@ -166,5 +179,43 @@ def test_edge_agent_print_and_render_pdf(tmp_path: Path, printers: Any) -> None:
         assert rendered.returncode == 0, rendered.stderr
         assert pdfium.PdfDocument(out.read_bytes())[0].get_size() == pytest.approx((612, 792), abs=0.5)
         assert ("Code128", "SO-1") in pdf_codes(out.read_bytes())
+    finally:
+        ipp.close()
+
+
+def test_an_ipp_printer_out_of_paper_holds_its_jobs_until_refilled(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    """ippeveprinter's main tray set to 0 sheets through its own media form: the printer says
+    `media-empty-report`, the agent `paper_out` with an alert, and a job waits, unsent, until the
+    tray is filled again. An empty by-pass tray beside a full main tray stops nothing."""
+    ipp = IppEvePrinter(tmp_path)
+    try:
+        config = write_config(tmp_path, broker.port, extra=(
+            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{ipp.url}'}}\n"
+            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
+        agent = agents(config)
+        agent.wait_for("printer.status", printer="office", state="ready")
+        ipp.set_trays(main=250, bypass=0)
+        time.sleep(1.5)  # three polls: an empty by-pass tray alone is no reason to stop
+        states = [
+            r["state"]
+            for r in agent.records()
+            if r["event"] == "printer.status" and r.get("printer") == "office"
+        ]
+        assert states[-1] == "ready", states
+        ipp.set_trays(main=0)
+        agent.wait_for("printer.status", printer="office", state="paper_out", timeout=20)
+        wait_until(lambda: any(json.loads(p).get("kind") == "printer" and json.loads(p).get("state") == "paper_out"
+                               for t, p in list(central.messages) if t.endswith("/event/alert")), what="the alert")  # fmt: skip
+        carrier, _ = carrier_4x6()
+        job(central, {"job_id": "P-1", "printer": "office", "pdf_b64": base64.b64encode(carrier).decode()})
+        wait_until(lambda: any(e["job_id"] == "P-1" for e in events(central, "event/print")), what="accepted")
+        time.sleep(2.0)
+        assert ipp.documents() == []  # nothing sent to a printer without paper
+        assert [e["state"] for e in events(central, "event/print") if e["job_id"] == "P-1"] == ["accepted"]
+        ipp.set_trays(main=250)
+        assert final(central, "P-1")["state"] == "printed"
+        assert ipp.documents() == [carrier]
     finally:
         ipp.close()

@@ -33,11 +33,13 @@ STATUS_TEST = """{
   ATTR charset attributes-charset utf-8
   ATTR naturalLanguage attributes-natural-language en
   ATTR uri printer-uri $uri
-  ATTR keyword requested-attributes printer-state,printer-state-reasons,printer-state-message
+  ATTR keyword requested-attributes printer-state,printer-state-reasons,printer-state-message,media-ready,printer-input-tray
   STATUS successful-ok
   DISPLAY printer-state
   DISPLAY printer-state-reasons
   DISPLAY printer-state-message
+  DISPLAY media-ready
+  DISPLAY printer-input-tray
 }
 """
 PRINT_TEST = """{

@@ -3,7 +3,11 @@
 `printer-state` is idle, processing or stopped; `printer-state-reasons` says why (RFC 8011
 §5.4.12, PWG 5100.9): the first reason we know decides, in the order below; a stopped printer
 with none of them is `paused`. Reasons ending `-report` are informational, `-warning` does not
-stop printing; only the bare reason and `-error` count."""
+stop printing; only the bare reason and `-error` count. But a printer that reports media empty
+(at any severity: CUPS's own ippeveprinter says `media-empty-report` when a tray is set to 0
+sheets) while no tray has paper left (`media-ready` holds nothing, or every tray whose level it
+knows is at 0, the `auto` source aside) is `paper_out`: the next job would not print. One empty
+tray beside a full one (a by-pass tray) is not."""
 
 from __future__ import annotations
 
@@ -28,6 +32,18 @@ def attributes(output: str) -> dict[str, str]:
     return out
 
 
+def _no_paper(attrs: dict[str, str]) -> bool:
+    if attrs.get("media-ready") == "no-value":
+        return True
+    levels = []
+    for tray in attrs.get("printer-input-tray", "").split(","):
+        fields = dict(part.split("=", 1) for part in tray.split(";") if "=" in part)
+        level = fields.get("level", "")
+        if fields.get("name") != "auto" and level.lstrip("-").isdigit() and int(level) >= 0:
+            levels.append(int(level))  # -2 unknown, -3 "some"
+    return bool(levels) and not any(levels)
+
+
 def status_of(attrs: dict[str, str]) -> PrinterStatus:
     state = attrs.get("printer-state", "")
     reasons = [r.strip() for r in attrs.get("printer-state-reasons", "none").split(",")]
@@ -39,6 +55,8 @@ def status_of(attrs: dict[str, str]) -> PrinterStatus:
         for r in reasons:
             if r in (reason, f"{reason}-error"):
                 return PrinterStatus(ours, detail)
+    if any(r.startswith(("media-empty", "media-needed")) for r in reasons) and _no_paper(attrs):
+        return PrinterStatus("paper_out", f"{detail}: no tray has paper")
     if state == "stopped":
         return PrinterStatus("paused", detail)
     return PrinterStatus("ready", detail)
