@@ -8,9 +8,12 @@ printer works. No root, no system services, nothing shared between tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -94,3 +97,83 @@ class _PrivateBus:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class SwallowingProxy:
+    """A TCP proxy in front of a printer's IPP port that passes every request through, except
+    that while `swallow` is set it takes a Print-Job request in, answers nothing and keeps the
+    connection open: a printer that hung, or a network that died, after the job had left. It
+    counts the Print-Job requests it saw, swallowed or passed."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.swallow = threading.Event()
+        self.print_jobs = 0
+        self.swallowed = threading.Event()
+        self._target = target_port
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str = "/ipp/print") -> str:
+        return f"ipp://localhost:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        head = b""
+        while (operation := _operation(head)) is None:
+            chunk = client.recv(65536)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        if operation == 0x0002:  # Print-Job
+            self.print_jobs += 1
+            if self.swallow.is_set():
+                self._held.append(client)  # read on, never answer
+                self.swallowed.set()
+                while client.recv(65536):
+                    pass
+                return
+        upstream = socket.create_connection(("127.0.0.1", self._target))
+        upstream.sendall(head)
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        _pipe(client, upstream)
+
+    def close(self) -> None:
+        self._server.close()
+        for held in self._held:
+            held.close()
+
+
+def _operation(request: bytes) -> int | None:
+    """The IPP operation-id of an HTTP request's body once enough of it is in (bytes 2-3 of the
+    IPP message, past a first chunk-size line when the body is chunked); None until then."""
+    end = request.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    body = request[end + 4 :]
+    if b"chunked" in request[:end].lower():
+        line = body.find(b"\r\n")
+        if line < 0:
+            return None
+        body = body[line + 2 :]
+    return int.from_bytes(body[2:4], "big") if len(body) >= 4 else None
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while chunk := src.recv(65536):
+            dst.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)

@@ -25,7 +25,7 @@ from tests.broker import Broker
 from tests.conftest import ROOT
 from tests.documents import carrier_4x6, read_codes
 from tests.harness import wait_until
-from tests.ipp import IppEvePrinter
+from tests.ipp import IppEvePrinter, SwallowingProxy
 from tests.test_printing_documents import final
 from tests.test_printing_jobs import events, job
 
@@ -82,8 +82,13 @@ def test_an_ipp_printer_prints_documents_as_they_are_and_templates_as_pdf(
             "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
         agent = agents(config)
         agent.wait_for("printer.status", printer="office", state="ready")
-        status = [json.loads(p) for t, p in list(central.messages) if t.endswith("/printer/office/status")]
-        assert status and status[-1]["language"] == "pdf" and status[-1]["state"] == "ready"
+
+        def status() -> list[dict[str, Any]]:
+            return [json.loads(p) for t, p in list(central.messages) if t.endswith("/printer/office/status")]
+
+        # the log line comes as the status is published; central has it a moment later
+        wait_until(lambda: status() and status()[-1]["state"] == "ready", what="the retained status")
+        assert status()[-1]["language"] == "pdf"
         carrier, codes = carrier_4x6()
         job(central, {"job_id": "O-1", "printer": "office", "pdf_b64": base64.b64encode(carrier).decode()})
         job(
@@ -218,4 +223,38 @@ def test_an_ipp_printer_out_of_paper_holds_its_jobs_until_refilled(
         assert final(central, "P-1")["state"] == "printed"
         assert ipp.documents() == [carrier]
     finally:
+        ipp.close()
+
+
+def test_a_job_whose_submission_may_have_reached_the_printer_is_uncertain_after_a_crash(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    """Exactly once on an office printer: the agent is killed (SIGKILL) after its Print-Job left
+    and before the printer answered (a proxy in front of ippeveprinter takes the request in and
+    answers nothing). After the restart the job is `uncertain`, and it is not sent again until a
+    `reprint` says so."""
+    ipp = IppEvePrinter(tmp_path)
+    proxy = SwallowingProxy(ipp.port)
+    try:
+        config = write_config(tmp_path, broker.port, extra=(
+            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{proxy.url()}'}}\n"
+            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
+        agent = agents(config)
+        agent.wait_for("printer.status", printer="office", state="ready")
+        proxy.swallow.set()
+        carrier, _ = carrier_4x6()
+        job(central, {"job_id": "C-1", "printer": "office", "pdf_b64": base64.b64encode(carrier).decode()})
+        assert proxy.swallowed.wait(20), "the Print-Job reached the printer's door"
+        agent.kill()
+        proxy.swallow.clear()
+        agents(config)
+        wait_until(lambda: any(e["job_id"] == "C-1" and e["state"] == "uncertain"
+                               for e in events(central, "event/print")), what="uncertain")  # fmt: skip
+        time.sleep(2.0)  # polls enough to send it again, were it to be
+        assert proxy.print_jobs == 1 and ipp.documents() == []
+        assert central.command("dock-07", "reprint", {"job_id": "C-1"})["status"] == "ok"
+        wait_until(lambda: ipp.documents() == [carrier], what="reprinted")
+        assert proxy.print_jobs == 2
+    finally:
+        proxy.close()
         ipp.close()
