@@ -200,7 +200,8 @@ class LogConfig(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level that is logged."""
     format: Literal["auto", "json", "console"] = "auto"
-    """`auto`: key-value on a terminal, JSON lines otherwise (journald)."""
+    """`auto`: the operator's console on a terminal (a line a scan, `logs/console.py`), JSON lines
+    otherwise (journald); `console` and `json` force one or the other."""
 
 
 class StationConfig(_Model):
