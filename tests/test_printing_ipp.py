@@ -6,6 +6,7 @@ reported `offline` with an alert. Also `edge-agent print` and `edge-agent render
 from __future__ import annotations
 
 import base64
+import io
 import json
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 
 from drivers.printers.ipp_status import attributes, status_of
 from simulators.central import Central
@@ -23,7 +25,7 @@ from simulators.printed import gf_bitmaps, to_image
 from tests.agentproc import write_config
 from tests.broker import Broker
 from tests.conftest import ROOT
-from tests.documents import carrier_4x6, read_codes
+from tests.documents import carrier_4x6, png_label, read_codes
 from tests.harness import wait_until
 from tests.ipp import IppEvePrinter, SwallowingProxy
 from tests.test_printing_documents import final
@@ -257,4 +259,28 @@ def test_a_job_whose_submission_may_have_reached_the_printer_is_uncertain_after_
         assert proxy.print_jobs == 2
     finally:
         proxy.close()
+        ipp.close()
+
+
+def test_an_image_prints_on_an_ipp_printer_as_a_pdf_page_its_barcodes_whole(
+    tmp_path: Path, broker: Broker, central: Central, agents: Any
+) -> None:
+    ipp = IppEvePrinter(tmp_path)
+    try:
+        config = write_config(tmp_path, broker.port, extra=(
+            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{ipp.url}'}}\n"
+            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
+        agent = agents(config)
+        agent.wait_for("printer.status", printer="office", state="ready")
+        png, codes = png_label(300)
+        job(central, {"job_id": "I-1", "printer": "office", "image_b64": base64.b64encode(png).decode()})
+        assert final(central, "I-1")["state"] == "printed"
+        wait_until(lambda: len(ipp.documents()) == 1, what="the document at the printer")
+        (document,) = ipp.documents()
+        assert document.startswith(b"%PDF-")
+        assert {(c.format, c.text) for c in codes} <= pdf_codes(document)
+        width, height = pdfium.PdfDocument(document)[0].get_size()
+        image = Image.open(io.BytesIO(png))
+        assert width / height == pytest.approx(image.width / image.height, rel=0.01)  # not stretched
+    finally:
         ipp.close()
