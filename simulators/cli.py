@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from simulators import central, demo, hid_scanner, hidpos_scanner, printer, scale, serial_scanner
@@ -53,8 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "demo":  # the demo stops its children itself (demo.run)
+        # SIGTERM and SIGHUP stop a simulator as Ctrl-C does, so it unplugs: its pty's symlink is
+        # removed. Killed with the link left, the link names a pty number the kernel soon gives to
+        # another program's pty, and an agent reopening the link would read that one
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
     code: int = args.func(args)
     return code
 

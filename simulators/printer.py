@@ -209,6 +209,14 @@ async def serve_pty(state: PrinterState, link: Path) -> None:
             queue.put_nowait(os.read(master, 65536))
 
     loop.add_reader(master, readable)
+    try:
+        await _take_jobs(state, queue, master)
+    finally:  # the link goes with the printer (simulators/cli.py says why)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(link)
+
+
+async def _take_jobs(state: PrinterState, queue: asyncio.Queue[bytes], master: int) -> None:
     pending = bytearray()
     end = b"^XZ" if state.lang == "zpl" else b"\x1dV"
     while True:

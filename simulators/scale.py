@@ -157,73 +157,77 @@ def run(args: argparse.Namespace) -> int:
     echo = False
     replug_at = 0.0
     next_push = time.monotonic()
-    stdin_open = True
-    while True:
-        now = time.monotonic()
-        if port.fd < 0 and replug_at and now >= replug_at:
-            port.plug()
-            replug_at = 0.0
-            emit("returned")
-        if args.protocol in ("continuous", "hid") and port.fd >= 0 and now >= next_push:
-            port.write(continuous_line(scale) if args.protocol == "continuous" else hid_report(scale))
-            next_push = now + args.interval
-        watch: list[Any] = [sys.stdin] if stdin_open else []
-        if port.fd >= 0 and not fifo:
-            watch.append(port.fd)
-        ready, _, _ = select.select(watch, [], [], 0.02)
-        if sys.stdin in ready:
-            line = sys.stdin.readline()
-            if not line:
-                stdin_open = False
-                if not args.stay:
-                    break
-                continue
-            words = line.split()
-            if not words:
-                continue
-            cmd = words[0]
-            if cmd == "!weight" and len(words) > 1:
-                scale.place(float(words[1]))
-            elif cmd == "!motion":
-                scale.moving_until = now + (float(words[1]) if len(words) > 1 else 1e9)
-            elif cmd in ("!overload", "!underload"):
-                scale.fault = cmd[1:]
-            elif cmd == "!unplug":
-                port.unplug()
-                replug_at = now + (float(words[1]) if len(words) > 1 else 2.0)
-            else:
-                emit("error", message=f"unknown command {cmd!r}")
-                continue
-            emit("done", command=line.strip(), grams=scale.grams, moving=scale.moving, fault=scale.fault)
-        if port.fd >= 0 and port.fd in ready:
-            try:
-                inbox += os.read(port.fd, 256)
-            except OSError:  # nothing after all, or no reader on the slave side yet (EIO)
-                time.sleep(0.005)
-                continue
-            if args.protocol == "sics":
-                while (end := inbox.find(b"\n")) >= 0:
-                    command = inbox[:end].strip().decode("ascii", "replace")
-                    del inbox[: end + 1]
-                    if command:
-                        port.write(sics_reply(scale, command, args.unit or "g"))
-            elif args.protocol == "toledo8217":
-                for byte in bytes(inbox):
-                    letter = bytes([byte])
-                    if letter == b"E":
-                        echo = True
-                        port.write(STX + b"E" + CR)
-                    elif letter == b"F":
-                        echo = False
-                        port.write(STX + b"F" + CR)
-                    elif echo:
-                        port.write(letter)
-                    else:
-                        port.write(toledo_reply(scale, letter, args.unit or "kg"))
-                inbox.clear()
-            else:
-                inbox.clear()  # a continuous scale ignores what it is sent
-    port.unplug()
+    try:
+        stdin_open = True
+        while True:
+            now = time.monotonic()
+            if port.fd < 0 and replug_at and now >= replug_at:
+                port.plug()
+                replug_at = 0.0
+                emit("returned")
+            if args.protocol in ("continuous", "hid") and port.fd >= 0 and now >= next_push:
+                port.write(continuous_line(scale) if args.protocol == "continuous" else hid_report(scale))
+                next_push = now + args.interval
+            watch: list[Any] = [sys.stdin] if stdin_open else []
+            if port.fd >= 0 and not fifo:
+                watch.append(port.fd)
+            ready, _, _ = select.select(watch, [], [], 0.02)
+            if sys.stdin in ready:
+                line = sys.stdin.readline()
+                if not line:
+                    stdin_open = False
+                    if not args.stay:
+                        break
+                    continue
+                words = line.split()
+                if not words:
+                    continue
+                cmd = words[0]
+                if cmd == "!weight" and len(words) > 1:
+                    scale.place(float(words[1]))
+                elif cmd == "!motion":
+                    scale.moving_until = now + (float(words[1]) if len(words) > 1 else 1e9)
+                elif cmd in ("!overload", "!underload"):
+                    scale.fault = cmd[1:]
+                elif cmd == "!unplug":
+                    port.unplug()
+                    replug_at = now + (float(words[1]) if len(words) > 1 else 2.0)
+                else:
+                    emit("error", message=f"unknown command {cmd!r}")
+                    continue
+                emit("done", command=line.strip(), grams=scale.grams, moving=scale.moving, fault=scale.fault)
+            if port.fd >= 0 and port.fd in ready:
+                try:
+                    inbox += os.read(port.fd, 256)
+                except OSError:  # nothing after all, or no reader on the slave side yet (EIO)
+                    time.sleep(0.005)
+                    continue
+                if args.protocol == "sics":
+                    while (end := inbox.find(b"\n")) >= 0:
+                        command = inbox[:end].strip().decode("ascii", "replace")
+                        del inbox[: end + 1]
+                        if command:
+                            port.write(sics_reply(scale, command, args.unit or "g"))
+                elif args.protocol == "toledo8217":
+                    for byte in bytes(inbox):
+                        letter = bytes([byte])
+                        if letter == b"E":
+                            echo = True
+                            port.write(STX + b"E" + CR)
+                        elif letter == b"F":
+                            echo = False
+                            port.write(STX + b"F" + CR)
+                        elif echo:
+                            port.write(letter)
+                        else:
+                            port.write(toledo_reply(scale, letter, args.unit or "kg"))
+                    inbox.clear()
+                else:
+                    inbox.clear()  # a continuous scale ignores what it is sent
+    except KeyboardInterrupt:
+        pass
+    finally:
+        port.unplug()  # the link goes with the scale: left, a later pty of that number would be read through it
     return 0
 
 

@@ -35,6 +35,19 @@ async def wait_until_async(predicate: Callable[[], Any], what: str, timeout: flo
         await asyncio.sleep(0.005)
 
 
+def stop_sim(proc: subprocess.Popen[Any]) -> None:
+    """Stop a simulator as a person unplugs a device: SIGTERM, on which it removes its pty's link
+    (SIGKILL would leave the link naming a pty number that the kernel soon gives another test's
+    simulator, and an agent still reopening the link would read that one). SIGKILL only if it
+    does not go."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def type_payloads(link: Path, payloads: list[str], rate: float = 20) -> None:
     """Type payloads into a serial scanner simulator on `link` (a real pty), then let it go."""
     subprocess.run(sim_cmd("serial-scanner", "--link", str(link), "--rate", str(rate), *payloads),
@@ -66,8 +79,7 @@ class SimPrinter:
             return result
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        stop_sim(self.proc)
 
 
 async def collect_scans(driver: Any, want: int, timeout: float = 20, settle: float = 0.3) -> list[bytes]:

@@ -19,6 +19,7 @@ from tests.agentproc import AgentProcess, write_config
 from tests.broker import Broker, free_port
 from tests.browser import chromium, wait_page
 from tests.conftest import ROOT, sim_cmd
+from tests.harness import stop_sim
 from tests.test_sync_fleet import desired
 
 GREEN, AMBER, RED, BLUE = "rgb(23, 129, 58)", "rgb(242, 169, 0)", "rgb(198, 40, 40)", "rgb(31, 95, 168)"
@@ -40,8 +41,7 @@ class Scanner:
         return t
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        stop_sim(self.proc)
 
 
 def start_agent(

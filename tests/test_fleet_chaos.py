@@ -74,7 +74,7 @@ def test_chaos_agents_killed_and_brokers_restarted_while_scanning(tmp_path: Path
                 time.sleep(rng.uniform(0.5, 2.5))
                 broker.start()
         for s in scanners:
-            s.kill()
+            s.terminate()  # SIGTERM: each simulator unplugs (removes its link) before it goes
             s.wait()
         for b in brokers:
             if b.proc is None:
@@ -102,7 +102,7 @@ def test_chaos_agents_killed_and_brokers_restarted_while_scanning(tmp_path: Path
         print(json.dumps(figures))
     finally:
         for s in scanners:
-            s.kill()
+            s.terminate()
         for a in agents:
             a.kill()
         central.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import serial
 
 from drivers.scales.continuous import ContinuousParser
@@ -21,7 +23,7 @@ from drivers.scales.reading import Reading
 from drivers.scales.sics import WEIGH_NOW, WEIGH_STABLE, SicsParser
 from drivers.scales.toledo8217 import WEIGH, Toledo8217Parser
 from tests.conftest import ROOT, sim_cmd
-from tests.harness import wait_until
+from tests.harness import stop_sim, wait_until
 
 
 @contextmanager
@@ -35,8 +37,7 @@ def scale(tmp_path: Path, protocol: str, *extra: str) -> Iterator[tuple[subproce
     try:
         yield proc, path
     finally:
-        proc.kill()
-        proc.wait()
+        stop_sim(proc)
 
 
 def command(proc: subprocess.Popen[str], line: str) -> None:
@@ -170,3 +171,33 @@ def test_hid_reports_into_a_fifo(tmp_path: Path) -> None:
             assert listen(read, reader, lambda r: r.state == "underload").grams is None
         finally:
             os.close(fd)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        ("scale", "--protocol", "sics", "--stay", "--link"),
+        ("serial-scanner", "--rate", "1", *[f"P-{i}" for i in range(100)], "--no-wait", "--link"),
+        ("printer", "--lang", "zpl", "--pty"),
+    ],
+)
+def test_a_simulator_stopped_by_a_signal_takes_its_pty_link_with_it(
+    tmp_path: Path, kind: tuple[str, ...], signum: int
+) -> None:
+    """Left behind, a link names a pty number the kernel gives the next pty opened on the
+    machine, and an agent still reopening it reads another program's device: in a full test run
+    one test's agent took the scans another test typed."""
+    link = tmp_path / "device"
+    proc = subprocess.Popen(sim_cmd(*kind, str(link)), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            cwd=ROOT)  # fmt: skip
+    try:
+        wait_until(lambda: link.is_symlink() and Path(os.readlink(link)).exists(), what="the pty's link")
+        time.sleep(0.3)  # in its loop
+        proc.send_signal(signum)
+        assert proc.wait(timeout=10) == 0
+        assert not link.is_symlink()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -42,7 +42,7 @@ def test_sigkill_twenty_times_during_bursts(tmp_path: Path, broker: Broker) -> N
             agent.start()
             agent.wait_for("scanner.opened", timeout=30)
         time.sleep(1.0)
-        scanner.kill()
+        scanner.terminate()  # SIGTERM: the simulator unplugs (removes its link) before it goes
         scanner.wait()
         db = sqlite3.connect(tmp_path / "state" / "agent.db")
         wait_until(lambda: db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0] == 0,
@@ -62,7 +62,7 @@ def test_sigkill_twenty_times_during_bursts(tmp_path: Path, broker: Broker) -> N
         assert kills == 20 and last > 200
         print(json.dumps({"kills": kills, "events": last, "duplicates": report["duplicates"]}))
     finally:
-        scanner.kill()
+        scanner.terminate()
         agent.kill()
         central.close()
 

@@ -47,7 +47,7 @@ def test_million_return_snapshot_while_scanning(
     applied = agent.wait_for("manifest.applied", timeout=600, version=2)
     elapsed = time.monotonic() - t0
     assert applied["rows"] == MILLION and published.is_set()
-    scanner.kill()
+    scanner.terminate()  # SIGTERM: the simulator unplugs (removes its link) before it goes
     scanner.wait()
     wait_until(lambda: agent.records() and True, what="log")
     stored = [r for r in agent.records() if r.get("event") == "scan.stored"]

@@ -110,7 +110,7 @@ def test_signed_update_while_scans_are_typed(tmp_path: Path, broker: Broker, kit
         assert (tmp_path / "releases" / "current").resolve().name == "0.2.0"
         print(json.dumps({"typed": 400, "stored": len(raws), "duplicates": report["duplicates"]}))
     finally:
-        scanner.kill()
+        scanner.terminate()
         central.close()
         watch.close()
 
