@@ -74,16 +74,30 @@ def pdf_codes(data: bytes) -> set[tuple[str, str]]:
     return found
 
 
+def office_agent(
+    tmp_path: Path, broker: Broker, agents: Any, url: str, *, paper: str = ""
+) -> tuple[Path, Any]:
+    """An agent whose one printer, `office`, is the IPP printer at `url`; returned once it is ready."""
+    config = write_config(tmp_path, broker.port, extra=(
+        f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{url}'{paper}}}\n"
+        "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
+    agent = agents(config)
+    agent.wait_for("printer.status", printer="office", state="ready")
+    return config, agent
+
+
+def wait_for_printer_alert(central: Central, state: str) -> None:
+    wait_until(lambda: any(json.loads(p).get("kind") == "printer" and json.loads(p).get("state") == state
+                           for t, p in list(central.messages) if t.endswith("/event/alert")),
+               what=f"the {state} alert")  # fmt: skip
+
+
 def test_an_ipp_printer_prints_documents_as_they_are_and_templates_as_pdf(
     tmp_path: Path, broker: Broker, central: Central, agents: Any
 ) -> None:
     ipp = IppEvePrinter(tmp_path)
     try:
-        config = write_config(tmp_path, broker.port, extra=(
-            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{ipp.url}', paper: a4}}\n"
-            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
-        agent = agents(config)
-        agent.wait_for("printer.status", printer="office", state="ready")
+        _, agent = office_agent(tmp_path, broker, agents, ipp.url, paper=", paper: a4")
 
         def status() -> list[dict[str, Any]]:
             return [json.loads(p) for t, p in list(central.messages) if t.endswith("/printer/office/status")]
@@ -141,8 +155,7 @@ def test_an_ipp_printer_prints_documents_as_they_are_and_templates_as_pdf(
         }  # the printer's job id, with the job
         ipp.close()  # the printer goes away
         agent.wait_for("printer.status", printer="office", state="offline", timeout=20)
-        wait_until(lambda: any(json.loads(p).get("kind") == "printer" and json.loads(p).get("state") == "offline"
-                               for t, p in list(central.messages) if t.endswith("/event/alert")), what="the alert")  # fmt: skip
+        wait_for_printer_alert(central, "offline")
         assert [e["state"] for e in events(central, "event/print") if e["job_id"] == "O-1"] == [
             "accepted",
             "printing",
@@ -198,11 +211,7 @@ def test_an_ipp_printer_out_of_paper_holds_its_jobs_until_refilled(
     tray is filled again. An empty by-pass tray beside a full main tray stops nothing."""
     ipp = IppEvePrinter(tmp_path)
     try:
-        config = write_config(tmp_path, broker.port, extra=(
-            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{ipp.url}'}}\n"
-            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
-        agent = agents(config)
-        agent.wait_for("printer.status", printer="office", state="ready")
+        _, agent = office_agent(tmp_path, broker, agents, ipp.url)
         ipp.set_trays(main=250, bypass=0)
         time.sleep(1.5)  # three polls: an empty by-pass tray alone is no reason to stop
         states = [
@@ -213,8 +222,7 @@ def test_an_ipp_printer_out_of_paper_holds_its_jobs_until_refilled(
         assert states[-1] == "ready", states
         ipp.set_trays(main=0)
         agent.wait_for("printer.status", printer="office", state="paper_out", timeout=20)
-        wait_until(lambda: any(json.loads(p).get("kind") == "printer" and json.loads(p).get("state") == "paper_out"
-                               for t, p in list(central.messages) if t.endswith("/event/alert")), what="the alert")  # fmt: skip
+        wait_for_printer_alert(central, "paper_out")
         carrier, _ = carrier_4x6()
         job(central, {"job_id": "P-1", "printer": "office", "pdf_b64": base64.b64encode(carrier).decode()})
         wait_until(lambda: any(e["job_id"] == "P-1" for e in events(central, "event/print")), what="accepted")
@@ -238,11 +246,7 @@ def test_a_job_whose_submission_may_have_reached_the_printer_is_uncertain_after_
     ipp = IppEvePrinter(tmp_path)
     proxy = SwallowingProxy(ipp.port)
     try:
-        config = write_config(tmp_path, broker.port, extra=(
-            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{proxy.url()}'}}\n"
-            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
-        agent = agents(config)
-        agent.wait_for("printer.status", printer="office", state="ready")
+        config, agent = office_agent(tmp_path, broker, agents, proxy.url())
         proxy.swallow.set()
         carrier, _ = carrier_4x6()
         job(central, {"job_id": "C-1", "printer": "office", "pdf_b64": base64.b64encode(carrier).decode()})
@@ -267,11 +271,7 @@ def test_an_image_prints_on_an_ipp_printer_as_a_pdf_page_its_barcodes_whole(
 ) -> None:
     ipp = IppEvePrinter(tmp_path)
     try:
-        config = write_config(tmp_path, broker.port, extra=(
-            f"printers:\n  - {{id: office, language: pdf, transport: ipp, url: '{ipp.url}'}}\n"
-            "printing: {poll_interval_s: 0.5, status_timeout_s: 2.0}\n"))  # fmt: skip
-        agent = agents(config)
-        agent.wait_for("printer.status", printer="office", state="ready")
+        _, agent = office_agent(tmp_path, broker, agents, ipp.url)
         png, codes = png_label(300)
         job(central, {"job_id": "I-1", "printer": "office", "image_b64": base64.b64encode(png).decode()})
         assert final(central, "I-1")["state"] == "printed"
