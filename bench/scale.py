@@ -5,7 +5,8 @@ a parcel's stable weight on it) against the same scans with no scale, in alterna
 Two figures per run: scan -> durable (each event's own `latency_us`: last byte read to the end of
 the commit that stored it, the fsync included), which the scale must not change, and scan ->
 event at a subscriber, which with a scale includes the wait for a stable reading taken after the
-scan (at most one poll interval while the pan is still; `receiving.weight_settle_ms` at worst).
+scan (one request and its reply while the pan is still: the scale is asked at once, not at its
+next poll; `receiving.weight_settle_ms` at worst).
 
     python bench/scale.py [--scans 100] [--rounds 2]
 """

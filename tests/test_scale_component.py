@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drivers.scales.serial import ASK_GAP_S
 from edge_agent.config import HidScaleConfig, SerialScaleConfig
 from edge_agent.scales.component import ScaleComponent
 from edge_agent.scales.service import Scales
@@ -109,6 +110,95 @@ def test_a_polled_scale_that_does_not_answer_is_offline_and_one_that_settles_is_
     tmp_path: Path,
 ) -> None:
     asyncio.run(_silent_then_answering(tmp_path))
+
+
+async def _asked_at_once(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    os.set_blocking(master, False)
+    link = tmp_path / "scale"
+    link.symlink_to(os.ttyname(slave))
+    # polled every 10 s: any request sooner than that was asked for by the parcel waiting
+    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link), poll_interval_ms=10000,
+                               offline_after_s=600)  # fmt: skip
+    station, scales, component, task = await started(config)
+    heard = bytearray()
+
+    async def next_request(what: str) -> bytes:
+        def line_in() -> bool:
+            heard.extend(read_all(master))
+            return b"\r\n" in heard
+
+        await until(line_in, what)
+        line, _, rest = bytes(heard).partition(b"\r\n")
+        heard[:] = rest
+        return line
+
+    try:
+        assert await next_request("the reset") == b"@"
+        os.write(master, b'I4 A "0123456789"\r\n')  # the reset's answer is no weight
+        assert await next_request("the first poll") == b"SI"
+        os.write(master, b"S S       0.00 g\r\n")  # an empty pan
+        await until(lambda: component.latest.state == "ok", "the empty pan")
+        after = time.monotonic_ns()  # a parcel is scanned
+        waiting = asyncio.create_task(component.settled(after, after + 8_000_000_000))
+        assert await next_request("a request for the parcel, not at the next poll") == b"SI"
+        os.write(master, b"S D     947.50 g\r\n")  # still moving
+        assert await next_request("the next request as soon as the reply is in") == b"SI"
+        os.write(master, b"S S     950.00 g\r\n")
+        latest: Latest = await asyncio.wait_for(waiting, 5.0)
+        assert latest.reading is not None and latest.reading.grams == 950.0 and latest.at_ns >= after
+        await asyncio.sleep(0.3)
+        assert bytes(heard) + read_all(master) == b""  # nobody waits: back to the poll interval
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await component.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_parcel_waiting_for_its_weight_asks_a_polled_scale_at_once_and_until_it_settles(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_asked_at_once(tmp_path))
+
+
+async def _never_settling(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    os.set_blocking(master, False)
+    link = tmp_path / "scale"
+    link.symlink_to(os.ttyname(slave))
+    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link), poll_interval_ms=10000,
+                               offline_after_s=600)  # fmt: skip
+    station, scales, component, task = await started(config)
+    try:
+        await until(lambda: read_all(master).startswith(b"@\r\n"), "the reset")
+        os.write(master, b"S S       0.00 g\r\n")
+        await until(lambda: component.latest.state == "ok", "the empty pan")
+        read_all(master)
+        after = time.monotonic_ns()
+        waiting = asyncio.create_task(component.settled(after, after + 600_000_000))
+        asked = 0
+        while not waiting.done():  # every request answered at once, and always still moving
+            n = read_all(master).count(b"SI\r\n")
+            asked += n
+            if n:
+                os.write(master, b"S D     947.50 g\r\n")
+            await asyncio.sleep(0.002)
+        latest = waiting.result()
+        assert latest.state == "motion" and not latest.loaded()  # the deadline, no stable weight
+        # asked again and again, but no faster than the scale's display can change
+        assert 2 <= asked <= 0.6 / ASK_GAP_S + 2, asked
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await component.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_scale_that_never_settles_is_asked_no_faster_than_its_display_changes(tmp_path: Path) -> None:
+    asyncio.run(_never_settling(tmp_path))
 
 
 async def _hid_unplugged(tmp_path: Path) -> None:

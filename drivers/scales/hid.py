@@ -49,6 +49,9 @@ class HidScale(RawFdDevice):
         self._reader = FdReader(fd, self._path)
         self._log.info("scale.opened", source="hidraw" if self._stream is None else "simulation")
 
+    def weigh_now(self) -> None:
+        """A HID POS scale reports on its own; there is nothing to ask."""
+
     def _lost(self) -> dict[str, Any]:
         self._stream = None
         return {}

@@ -1,9 +1,11 @@
 """A scale on a serial line (RS-232, or the virtual COM port of a USB scale), through pyserial:
-MT-SICS and Toledo 8217 are polled (`SI`, `W`) every `poll_interval_s`; a continuous-output
-indicator is only listened to."""
+MT-SICS and Toledo 8217 are polled (`SI`, `W`) every `poll_interval_s`, and asked at once when a
+parcel is scanned (`weigh_now`), then again as each reply comes in until it has its weight; a
+continuous-output indicator is only listened to."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +22,15 @@ from drivers.scales.sics import SicsParser
 from drivers.scales.stability import Stabilizer
 from drivers.scales.toledo8217 import Toledo8217Parser
 from drivers.serialport import SerialDevice
+
+ASK_GAP_S = 0.05
+"""While a parcel waits for its weight the scale is asked again as each reply comes in, but not
+sooner than this after the last request, seconds: a scale's display updates 10 to 20 times a
+second, so asking faster would only fetch the same reading again."""
+
+REPLY_WAIT_S = 0.25
+"""A request with no reply after this long is taken as lost, seconds (a reply takes some 20 ms
+at 9600 baud): a parcel waiting for its weight asks again then, not at the next poll."""
 
 REQUESTS: dict[str, bytes | None] = {
     "sics": sics.WEIGH_NOW,
@@ -61,6 +72,13 @@ class SerialScale(SerialDevice):
         self._reopen_max_s = reopen_max_s
         self._serial: serial.Serial | None = None
         self._reader: FdReader | None = None
+        self._next_poll = 0.0
+        self._in_flight = False
+        """A request went out and no reading has come back for it yet."""
+        self._asked = False
+        """`weigh_now()` wants a request the moment none is in flight."""
+        self._sent_at = 0.0
+        self._later: asyncio.TimerHandle | None = None
         self._parser = self._new_parser()
         self._stabilizer = Stabilizer(*self._stable)
         self._log = structlog.get_logger("drivers.scale").bind(
@@ -80,6 +98,8 @@ class SerialScale(SerialDevice):
         self._open_port(write_timeout=0, **self._settings)
         self._parser = self._new_parser()
         self._stabilizer = Stabilizer(*self._stable)
+        self._in_flight = self._asked = False
+        self._next_poll = self._sent_at = 0.0
         self._log.info("scale.opened", **self._settings)
         if self._protocol == "sics":
             self._send(sics.RESET)  # the manual's advice: start every session from a known state
@@ -96,13 +116,47 @@ class SerialScale(SerialDevice):
     def _read_timeout(self) -> float | None:
         return self._poll_interval_s if self._request is not None else self.silent_after_s
 
+    def weigh_now(self) -> None:
+        if self._request is None or self._serial is None:
+            return
+        self._asked = True
+        self._poll()
+
+    def _poll(self) -> None:
+        # One request in flight at a time: the next goes at the poll interval (a silent scale is
+        # asked again then), or, while a parcel waits for its weight, once a reply came (not within
+        # ASK_GAP_S of the last request) or REPLY_WAIT_S passed without one. Two in flight would
+        # leave a reply to the first read as if it answered the second.
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self._request is None or self._serial is None:
+            return
+        now = time.monotonic()
+        if now < self._next_poll:
+            if not self._asked:
+                return
+            due = self._sent_at + (REPLY_WAIT_S if self._in_flight else ASK_GAP_S)
+            if now < due:
+                self._later = asyncio.get_running_loop().call_later(due - now, self._poll)
+                return
+        self._send(self._request)
+        self._in_flight, self._asked = True, False
+        self._sent_at = now
+        self._next_poll = now + self._poll_interval_s
+
+    async def close(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        await super().close()
+
     async def readings(self) -> AsyncIterator[Reading]:
-        next_poll = 0.0
+        self._next_poll = 0.0
         async for chunk, _now in self._chunks():
             if chunk is not None:
                 for reading in self._parser.feed(chunk):
+                    self._in_flight = False
                     yield self._stabilizer.feed(reading)
-            # one request in flight at a time: the next goes when a reply came or the last timed out
-            if self._request is not None and time.monotonic() >= next_poll:
-                self._send(self._request)
-                next_poll = time.monotonic() + self._poll_interval_s
+            if self._request is not None:
+                self._poll()

@@ -110,6 +110,8 @@ class ScaleComponent:
             left = (deadline_ns - time.monotonic_ns()) / 1e9
             if left <= 0:
                 break
+            if self._driver is not None:
+                self._driver.weigh_now()  # a polled scale is asked now, not at its next poll
             news = self._news
             try:
                 async with asyncio.timeout(left):
