@@ -54,8 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Interrupt:
+    """Only the first signal stops: Ctrl-C reaches the whole process group and the demo then
+    sends each child SIGTERM, and a second KeyboardInterrupt would break off the unplug that
+    removes the pty's link. The later ones are blocked, so one that comes while the interpreter
+    shuts down cannot kill it either, and one already caught is passed over. (Not SIG_IGN:
+    switching to it while a signal is pending makes CPython print "Signal 15 ignored due to race
+    condition".)"""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         # SIGTERM and SIGHUP stop a simulator as Ctrl-C does, so it unplugs: its pty's symlink is
         # removed. Killed with the link left, the link names a pty number the kernel soon gives to
         # another program's pty, and an agent reopening the link would read that one
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _interrupt)
+        interrupt = _Interrupt()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, interrupt)
     code: int = args.func(args)
     return code
 

@@ -173,7 +173,11 @@ def test_hid_reports_into_a_fifo(tmp_path: Path) -> None:
             os.close(fd)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGTERM,), (signal.SIGHUP,), (signal.SIGINT, signal.SIGTERM)],
+    ids=["SIGTERM", "SIGHUP", "Ctrl-C-in-the-demo"],  # Ctrl-C reaches the group, then the demo's SIGTERM
+)
 @pytest.mark.parametrize(
     "kind",
     [
@@ -183,20 +187,22 @@ def test_hid_reports_into_a_fifo(tmp_path: Path) -> None:
     ],
 )
 def test_a_simulator_stopped_by_a_signal_takes_its_pty_link_with_it(
-    tmp_path: Path, kind: tuple[str, ...], signum: int
+    tmp_path: Path, kind: tuple[str, ...], signals: tuple[int, ...]
 ) -> None:
     """Left behind, a link names a pty number the kernel gives the next pty opened on the
     machine, and an agent still reopening it reads another program's device: in a full test run
     one test's agent took the scans another test typed."""
     link = tmp_path / "device"
     proc = subprocess.Popen(sim_cmd(*kind, str(link)), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            cwd=ROOT)  # fmt: skip
+                            stderr=subprocess.PIPE, cwd=ROOT)  # fmt: skip
     try:
         wait_until(lambda: link.is_symlink() and Path(os.readlink(link)).exists(), what="the pty's link")
         time.sleep(0.3)  # in its loop
-        proc.send_signal(signum)
+        for signum in signals:
+            proc.send_signal(signum)
         assert proc.wait(timeout=10) == 0
         assert not link.is_symlink()
+        assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
