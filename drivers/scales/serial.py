@@ -78,6 +78,9 @@ class SerialScale(SerialDevice):
         self._asked = False
         """`weigh_now()` wants a request the moment none is in flight."""
         self._sent_at = 0.0
+        self._asked_at = 0.0
+        """When the last request asked for by `weigh_now()` went: the gap runs from it, so a
+        parcel's first request does not wait on the last routine poll."""
         self._later: asyncio.TimerHandle | None = None
         self._parser = self._new_parser()
         self._stabilizer = Stabilizer(*self._stable)
@@ -99,7 +102,7 @@ class SerialScale(SerialDevice):
         self._parser = self._new_parser()
         self._stabilizer = Stabilizer(*self._stable)
         self._in_flight = self._asked = False
-        self._next_poll = self._sent_at = 0.0
+        self._next_poll = self._sent_at = self._asked_at = 0.0
         self._log.info("scale.opened", **self._settings)
         if self._protocol == "sics":
             self._send(sics.RESET)  # the manual's advice: start every session from a known state
@@ -125,7 +128,7 @@ class SerialScale(SerialDevice):
     def _poll(self) -> None:
         # One request in flight at a time: the next goes at the poll interval (a silent scale is
         # asked again then), or, while a parcel waits for its weight, once a reply came (not within
-        # ASK_GAP_S of the last request) or REPLY_WAIT_S passed without one. Two in flight would
+        # ASK_GAP_S of the last such request) or REPLY_WAIT_S passed without one. Two in flight would
         # leave a reply to the first read as if it answered the second.
         if self._later is not None:
             self._later.cancel()
@@ -136,11 +139,13 @@ class SerialScale(SerialDevice):
         if now < self._next_poll:
             if not self._asked:
                 return
-            due = self._sent_at + (REPLY_WAIT_S if self._in_flight else ASK_GAP_S)
+            due = self._sent_at + REPLY_WAIT_S if self._in_flight else self._asked_at + ASK_GAP_S
             if now < due:
                 self._later = asyncio.get_running_loop().call_later(due - now, self._poll)
                 return
         self._send(self._request)
+        if self._asked:
+            self._asked_at = now
         self._in_flight, self._asked = True, False
         self._sent_at = now
         self._next_poll = now + self._poll_interval_s
