@@ -5,8 +5,10 @@ exactly when the scale answers, stays silent, or vanishes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +63,32 @@ def read_all(fd: int) -> bytes:
         out += chunk
 
 
-async def _silent_then_answering(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def sics_on_a_pty(
+    tmp_path: Path, poll_interval_ms: int, offline_after_s: float
+) -> AsyncIterator[tuple[int, Station, Scales, ScaleComponent]]:
+    """An MT-SICS scale component on a pty whose master side (non-blocking) the test plays the
+    balance on; stopped, and the pty closed, on the way out."""
     master, slave = os.openpty()
     os.set_blocking(master, False)
     link = tmp_path / "scale"
     link.symlink_to(os.ttyname(slave))
-    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link), poll_interval_ms=50,
-                               offline_after_s=0.5)  # fmt: skip
+    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link),
+                               poll_interval_ms=poll_interval_ms, offline_after_s=offline_after_s)  # fmt: skip
     station, scales, component, task = await started(config)
     try:
+        yield master, station, scales, component
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await component.stop()
+        os.close(master)
+        os.close(slave)
+
+
+async def _silent_then_answering(tmp_path: Path) -> None:
+    async with sics_on_a_pty(tmp_path, poll_interval_ms=50, offline_after_s=0.5) as pty:
+        master, station, scales, component = pty
         await asyncio.sleep(0.3)
         asked = read_all(master)
         assert asked.startswith(b"@\r\n") and asked.count(b"SI\r\n") >= 2  # reset first, then polled
@@ -97,12 +116,6 @@ async def _silent_then_answering(tmp_path: Path) -> None:
         # then silent again: offline again, and alerted again (the state went back to offline)
         await until(lambda: component.latest.state == "offline", "offline again", timeout=3.0)
         assert len(station.alerts) == 2
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await component.stop()
-        os.close(master)
-        os.close(slave)
     assert component.latest.state == "offline" and len(station.alerts) == 2  # stopping is no alert
 
 
@@ -113,27 +126,21 @@ def test_a_polled_scale_that_does_not_answer_is_offline_and_one_that_settles_is_
 
 
 async def _asked_at_once(tmp_path: Path) -> None:
-    master, slave = os.openpty()
-    os.set_blocking(master, False)
-    link = tmp_path / "scale"
-    link.symlink_to(os.ttyname(slave))
     # polled every 10 s: any request sooner than that was asked for by the parcel waiting
-    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link), poll_interval_ms=10000,
-                               offline_after_s=600)  # fmt: skip
-    station, scales, component, task = await started(config)
-    heard = bytearray()
+    async with sics_on_a_pty(tmp_path, poll_interval_ms=10000, offline_after_s=600) as pty:
+        master, _, _, component = pty
+        heard = bytearray()
 
-    async def next_request(what: str) -> bytes:
-        def line_in() -> bool:
-            heard.extend(read_all(master))
-            return b"\r\n" in heard
+        async def next_request(what: str) -> bytes:
+            def line_in() -> bool:
+                heard.extend(read_all(master))
+                return b"\r\n" in heard
 
-        await until(line_in, what)
-        line, _, rest = bytes(heard).partition(b"\r\n")
-        heard[:] = rest
-        return line
+            await until(line_in, what)
+            line, _, rest = bytes(heard).partition(b"\r\n")
+            heard[:] = rest
+            return line
 
-    try:
         assert await next_request("the reset") == b"@"
         os.write(master, b'I4 A "0123456789"\r\n')  # the reset's answer is no weight
         assert await next_request("the first poll") == b"SI"
@@ -149,12 +156,6 @@ async def _asked_at_once(tmp_path: Path) -> None:
         assert latest.reading is not None and latest.reading.grams == 950.0 and latest.at_ns >= after
         await asyncio.sleep(0.3)
         assert bytes(heard) + read_all(master) == b""  # nobody waits: back to the poll interval
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await component.stop()
-        os.close(master)
-        os.close(slave)
 
 
 def test_a_parcel_waiting_for_its_weight_asks_a_polled_scale_at_once_and_until_it_settles(
@@ -164,14 +165,8 @@ def test_a_parcel_waiting_for_its_weight_asks_a_polled_scale_at_once_and_until_i
 
 
 async def _never_settling(tmp_path: Path) -> None:
-    master, slave = os.openpty()
-    os.set_blocking(master, False)
-    link = tmp_path / "scale"
-    link.symlink_to(os.ttyname(slave))
-    config = SerialScaleConfig(id="sc1", type="serial", protocol="sics", port=str(link), poll_interval_ms=10000,
-                               offline_after_s=600)  # fmt: skip
-    station, scales, component, task = await started(config)
-    try:
+    async with sics_on_a_pty(tmp_path, poll_interval_ms=10000, offline_after_s=600) as pty:
+        master, _, _, component = pty
         await until(lambda: read_all(master).startswith(b"@\r\n"), "the reset")
         os.write(master, b"S S       0.00 g\r\n")
         await until(lambda: component.latest.state == "ok", "the empty pan")
@@ -189,12 +184,6 @@ async def _never_settling(tmp_path: Path) -> None:
         assert latest.state == "motion" and not latest.loaded()  # the deadline, no stable weight
         # asked again and again, but no faster than the scale's display can change
         assert 2 <= asked <= 0.6 / ASK_GAP_S + 2, asked
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await component.stop()
-        os.close(master)
-        os.close(slave)
 
 
 def test_a_scale_that_never_settles_is_asked_no_faster_than_its_display_changes(tmp_path: Path) -> None:
