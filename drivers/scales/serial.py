@@ -120,9 +120,7 @@ class SerialScale(SerialDevice):
         return self._poll_interval_s if self._request is not None else self.silent_after_s
 
     def weigh_now(self) -> None:
-        if self._request is None or self._serial is None:
-            return
-        self._asked = True
+        self._asked = True  # reset when the port is (re)opened; never sent for a continuous scale
         self._poll()
 
     def _poll(self) -> None:
@@ -130,9 +128,7 @@ class SerialScale(SerialDevice):
         # asked again then), or, while a parcel waits for its weight, once a reply came (not within
         # ASK_GAP_S of the last such request) or REPLY_WAIT_S passed without one. Two in flight would
         # leave a reply to the first read as if it answered the second.
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
+        self._cancel_later()
         if self._request is None or self._serial is None:
             return
         now = time.monotonic()
@@ -150,18 +146,19 @@ class SerialScale(SerialDevice):
         self._sent_at = now
         self._next_poll = now + self._poll_interval_s
 
-    async def close(self) -> None:
+    def _cancel_later(self) -> None:
         if self._later is not None:
             self._later.cancel()
             self._later = None
+
+    async def close(self) -> None:
+        self._cancel_later()
         await super().close()
 
     async def readings(self) -> AsyncIterator[Reading]:
-        self._next_poll = 0.0
         async for chunk, _now in self._chunks():
             if chunk is not None:
                 for reading in self._parser.feed(chunk):
                     self._in_flight = False
                     yield self._stabilizer.feed(reading)
-            if self._request is not None:
-                self._poll()
+            self._poll()
