@@ -12,7 +12,8 @@
   or Mettler PS60 sends them through hidraw: report 3, status, unit g, exponent 0, weight.
 
 Weights and faults arrive on stdin: `!weight 950` (grams, placed and settled after
-`--settle-s`), `!motion [S]` (moving for S seconds, default until `!weight`), `!overload`,
+`--settle-s`), `!motion [S]` (moving for S seconds, even if a weight is placed meanwhile; without S
+until the next `!weight` settles), `!overload`,
 `!underload`, `!unplug [S]` (the port or FIFO vanishes and comes back after S seconds). Each is
 reported on stdout as a JSON line.
 """
@@ -33,6 +34,7 @@ from typing import Any
 from simulators.wire import emit, point_link
 
 STX, CR = b"\x02", b"\r"
+UNTIL_PLACED = float("inf")  # `!motion` without seconds: moving until the next `!weight`
 
 
 class Scale:
@@ -45,7 +47,11 @@ class Scale:
     def place(self, grams: float) -> None:
         self.grams = grams
         self.fault = None
-        self.moving_until = time.monotonic() + self.settle_s
+        settled_at = time.monotonic() + self.settle_s
+        # a timed `!motion` (the pan still swinging) outlasts a parcel put on during it; an untimed one
+        # lasts only until this parcel
+        timed = self.moving_until < UNTIL_PLACED
+        self.moving_until = max(self.moving_until, settled_at) if timed else settled_at
 
     @property
     def moving(self) -> bool:
@@ -186,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                 if cmd == "!weight" and len(words) > 1:
                     scale.place(float(words[1]))
                 elif cmd == "!motion":
-                    scale.moving_until = now + (float(words[1]) if len(words) > 1 else 1e9)
+                    scale.moving_until = now + float(words[1]) if len(words) > 1 else UNTIL_PLACED
                 elif cmd in ("!overload", "!underload"):
                     scale.fault = cmd[1:]
                 elif cmd == "!unplug":

@@ -94,6 +94,28 @@ def test_sics_on_a_pty(tmp_path: Path) -> None:
         assert ask(port, parser, WEIGH_NOW).state == "underload"
 
 
+def test_a_timed_motion_outlasts_a_weight_placed_during_it(tmp_path: Path) -> None:
+    """`!motion 2` then `!weight 900`: the pan swings for the 2 s, not the 0.3 s a weight takes to
+    settle (tests/test_scales.py relies on it to scan a parcel before it settles, even when slow);
+    `!motion` without seconds ends with the next weight."""
+    with scale(tmp_path, "sics") as (proc, link), serial.Serial(str(link), 9600, timeout=0.1) as port:
+        parser = SicsParser()
+        command(proc, "!motion 2")
+        started = time.monotonic()
+        command(proc, "!weight 900")
+        time.sleep(0.6)
+        assert ask(port, parser, WEIGH_STABLE).detail.startswith("S I")
+        assert time.monotonic() - started < 2  # the reply came inside the motion, so it means something
+        while not (reading := ask(port, parser, WEIGH_NOW)).stable and time.monotonic() - started < 5:
+            time.sleep(0.05)
+        assert reading.stable and reading.grams == 900.0 and time.monotonic() - started >= 2
+        command(proc, "!motion")
+        command(proc, "!weight 950")
+        time.sleep(0.4)
+        reading = ask(port, parser, WEIGH_NOW)
+        assert reading.stable and reading.grams == 950.0
+
+
 def test_sics_in_kilograms_bytes_as_the_manual_lays_them_out(tmp_path: Path) -> None:
     with (
         scale(tmp_path, "sics", "--unit", "kg") as (proc, link),
