@@ -1,7 +1,11 @@
 """The document renderer: `pages.py` in a worker process of its own, with an address-space limit
 and a deadline per call, so that neither a hostile PDF nor a slow one reaches the event loop, the
 agent's memory, or a scan. One process, kept warm between documents and started again after it
-died or was killed."""
+died or was killed.
+
+A document's deadline (`render_timeout_s`) is its own: a fresh worker is first asked for nothing
+(`_started`), under a start-up deadline of its own, so that the seconds a spawned interpreter spends
+importing PDFium and Pillow on a loaded Pi are not taken from the first document after a restart."""
 
 from __future__ import annotations
 
@@ -24,6 +28,12 @@ from edge_agent.printing.documents.pages import Profile, count_pages, render
 
 T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
+START_TIMEOUT_S = 30.0
+"""Seconds a new worker has to start and import the renderer before it counts as broken."""
+
+
+def _started() -> int:
+    return os.getpid()  # by now the worker has imported this module, and pages.py with it
 
 
 def _limit(memory_mb: int) -> None:
@@ -46,6 +56,7 @@ class DocumentRenderer:
     def __init__(self, limits: Callable[[], tuple[float, int]]) -> None:
         self._limits = limits
         self._pool: ProcessPoolExecutor | None = None
+        self._answered: ProcessPoolExecutor | None = None  # the pool whose worker has started
         self._memory_mb = 0
         self.restarts = 0
         self._log = structlog.get_logger("edge_agent.printing").bind(component="documents")
@@ -62,7 +73,7 @@ class DocumentRenderer:
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         timeout_s, memory_mb = self._limits()
-        pool = self._ensure(memory_mb)
+        pool = await self._start(memory_mb)
         try:
             async with asyncio.timeout(timeout_s):
                 return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -76,6 +87,21 @@ class DocumentRenderer:
             ) from None
         except MemoryError:
             raise DocumentError(f"the document needs more than {memory_mb} MB to render") from None
+
+    async def _start(self, memory_mb: int) -> ProcessPoolExecutor:
+        pool = self._ensure(memory_mb)
+        if self._answered is pool:
+            return pool
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await asyncio.get_running_loop().run_in_executor(pool, _started)
+        except (TimeoutError, BrokenProcessPool, MemoryError):
+            self._kill("start")
+            raise DocumentError(
+                f"the renderer did not start within {START_TIMEOUT_S:g} s and {memory_mb} MB"
+            ) from None
+        self._answered = pool
+        return pool
 
     def _kill(self, why: str) -> None:
         pool, self._pool = self._pool, None
