@@ -111,6 +111,8 @@ class DeviceLog:
     event_ids: dict[str, bytes] = field(default_factory=dict)
     duplicates: int = 0
     inexact_duplicates: int = 0
+    inexact: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """The first few repeats with other bytes: (as first received, as repeated)."""
     conflicts: int = 0
     out_of_order: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -122,6 +124,8 @@ class DeviceLog:
             self.duplicates += 1
             if self.event_ids[event_id] != payload:
                 self.inexact_duplicates += 1
+                if len(self.inexact) < 10:
+                    self.inexact.append((self.event_ids[event_id], payload))
             return
         self.event_ids[event_id] = payload
         if seq in self.by_seq and self.by_seq[seq] != event_id:

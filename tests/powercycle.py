@@ -169,6 +169,11 @@ class Station:
         if lost:
             t.lost += len(lost)
             t.problems.append(f"cycle {t.cycles}: {len(lost)} received events not in storage")
+        # what central got is what storage holds, byte for byte: a re-send carries the stored bytes
+        differ = [e for e in received if e in stored and received[e] != stored[e].encode("utf-8")]
+        if differ:
+            t.problems.append(f"cycle {t.cycles}: {len(differ)} events central has differ from storage: "
+                              + differences(received[differ[0]], stored[differ[0]].encode("utf-8")))  # fmt: skip
         if seqs != list(range(1, len(seqs) + 1)):
             t.problems.append(f"cycle {t.cycles}: stored seqs have a gap")
         if meta_seq is not None and seqs and int(meta_seq[0]) < seqs[-1]:
@@ -284,7 +289,9 @@ class Station:
             )
         t.seq_reused += report["conflicts"]
         if report["inexact_duplicates"]:
-            t.problems.append(f"{report['inexact_duplicates']} events re-sent with other bytes")
+            first, again = self.central.devices["dock-07"].inexact[0]
+            t.problems.append(f"{report['inexact_duplicates']} events re-sent with other bytes, the first: "
+                              + differences(first, again))  # fmt: skip
         wait_until(lambda: self.jobs_acked <= set(self._states()), timeout=60,
                    what="every job the broker acknowledged stored")  # fmt: skip
         wait_until(lambda: all(s in ("printed", "uncertain") for s in self._states().values()), timeout=120,
@@ -312,6 +319,13 @@ class Station:
         self.agent.kill()
         self.scanner.close()
         self.central.close()
+
+
+def differences(got: bytes, stored: bytes) -> str:
+    """The fields two copies of one event disagree on, for a problem's message."""
+    a, b = json.loads(got), json.loads(stored)
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return f"seq {a.get('seq')}: " + ", ".join(f"{k} {a.get(k)!r} != {b.get(k)!r}" for k in keys)[:400]
 
 
 def run_cycles(folder: Path, broker: Broker, printer: SimPrinter, cycles: int, seed: int = 1) -> Tally:
